@@ -1,0 +1,208 @@
+"""Every default of the project, in one frozen dataclass.
+
+Precedence, implemented once in `Config.from_env`: an explicit override (CLI flag, UI field)
+beats an environment variable, which beats the default written here. Each field's
+`metadata["help"]` is the help text argparse and the UI show, so the two never drift apart.
+Units live in the names (`_s`, `_hz`, `_px`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from errors import ConfigError
+
+VERSION = "0.1.0"
+
+ENV_PREFIX = "KCG_"
+# A few settings have well-known names of their own (the Kick issue names them).
+ENV_ALIASES = {
+    "kick_base_url": "KICK_BASE_URL",
+    "kick_web_base_url": "KICK_WEB_BASE_URL",
+    "kick_token": "KICK_TOKEN",
+    "ffmpeg_binary": "FFMPEG_BINARY",
+}
+
+# Seed weights (SEED_ARCHITECTURE.md), applied to per-stream robust z-scores instead of raw
+# values. Divisors the seed needed for raw units (centroid / 1000, energy / 1e9, edge * 100)
+# are gone: every feature is already on one scale.
+AUDIO_WEIGHTS = {
+    "rms_mean": 2.0,
+    "rms_std": 1.5,
+    "zcr_mean": 1.0,
+    "spectral_centroid": 1.0,
+    "loudness_variance": 0.5,
+    "high_freq_energy": 1.0,
+}
+VIDEO_WEIGHTS = {
+    "motion_mean": 2.0,
+    "motion_std": 1.5,
+    "edge_density_mean": 1.0,
+    "edge_density_std": 0.5,
+    "color_variance": 1.0,
+}
+
+
+def _opt(default: Any, help: str, **kw: Any) -> Any:
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass(frozen=True)
+class Config:
+    # Walking the stream
+    chunk_duration_s: float = _opt(30.0, "length of each analysed chunk in seconds")
+    chunk_overlap_s: float = _opt(5.0, "overlap between chunks so no moment is cut in two")
+    window_s: float = _opt(1.0, "scoring grid: one score per this many seconds")
+    frame_skip: int = _opt(5, "analyse every Nth video frame")
+    analysis_width_px: int = _opt(160, "frames are scaled to this width (inside ffmpeg)")
+    sample_rate_hz: int = _opt(22050, "audio is analysed as mono at this rate")
+    live_window_s: float = _opt(300.0, "how much of a live stream to analyse")
+
+    # Scoring
+    audio_weight: float = _opt(0.5, "share of the audio score in the combined score")
+    video_weight: float = _opt(0.5, "share of the video score in the combined score")
+    heuristic_weight: float = _opt(0.6, "share of the heuristic when a trained model exists")
+    smooth_s: float = _opt(3.0, "scores are smoothed over this many seconds before picking")
+    min_training_samples: int = _opt(10, "stored samples needed before the model trains")
+    audio_weights: dict[str, float] = field(
+        default_factory=lambda: dict(AUDIO_WEIGHTS),
+        metadata={"help": "heuristic weight per audio feature"},
+    )
+    video_weights: dict[str, float] = field(
+        default_factory=lambda: dict(VIDEO_WEIGHTS),
+        metadata={"help": "heuristic weight per video feature"},
+    )
+
+    # Selection and clips
+    top_n: int = _opt(10, "how many highlights to keep")
+    min_gap_s: float = _opt(10.0, "minimum seconds between two clips")
+    clip_length_s: float = _opt(30.0, "length of each clip in seconds")
+    pre_roll_s: float = _opt(8.0, "seconds a clip starts before the moment")
+    post_roll_s: float = _opt(4.0, "seconds a clip runs on after a long moment ends")
+    max_clip_length_s: float = _opt(60.0, "a long moment extends its clip up to this length")
+    make_clips: bool = _opt(True, "cut clips (off: analysis and JSON only)")
+    fast_cut: bool = _opt(False, "stream-copy clips: quick, but starts snap to keyframes")
+
+    # Places and programs
+    output_dir: Path = _opt(Path("output_clips"), "where run folders are written")
+    models_dir: Path = _opt(Path("models"), "model files and the sample database")
+    temp_dir: Path = _opt(Path("temp_chunks"), "scratch space, emptied as it goes")
+    ffmpeg_binary: str = _opt("", "ffmpeg to use (default: PATH, then the bundled one)")
+    ffmpeg_timeout_s: float = _opt(300.0, "an ffmpeg call producing nothing this long is killed")
+
+    # Network / Kick
+    request_timeout_s: float = _opt(30.0, "timeout of one HTTP request")
+    retry_attempts: int = _opt(5, "attempts per HTTP request")
+    backoff_base_s: float = _opt(1.0, "retry n waits backoff_base_s * 2**n seconds")
+    kick_base_url: str = _opt("https://kick.com", "Kick's classic API host")
+    kick_web_base_url: str = _opt("https://web.kick.com", "Kick's web API host")
+    kick_token: str = _opt("", "Kick session_token for sub-only VODs", secret=True)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if f.type in ("Path",) and not isinstance(getattr(self, f.name), Path):
+                object.__setattr__(self, f.name, Path(getattr(self, f.name)))
+        _check(self.chunk_duration_s >= 2.0, "chunk_duration_s must be at least 2 seconds")
+        _check(
+            0.0 <= self.chunk_overlap_s < self.chunk_duration_s / 2,
+            "chunk_overlap_s must be >= 0 and less than half of chunk_duration_s",
+        )
+        _check(0.25 <= self.window_s <= self.chunk_duration_s / 2,
+               "window_s must be between 0.25 s and half a chunk")
+        _check(1 <= self.frame_skip <= 120, "frame_skip must be between 1 and 120")
+        _check(32 <= self.analysis_width_px <= 1920, "analysis_width_px must be 32..1920")
+        _check(8000 <= self.sample_rate_hz <= 48000, "sample_rate_hz must be 8000..48000")
+        _check(self.live_window_s >= 10, "live_window_s must be at least 10 seconds")
+        _check(self.audio_weight >= 0 and self.video_weight >= 0,
+               "audio_weight and video_weight must not be negative")
+        _check(self.audio_weight + self.video_weight > 0,
+               "audio_weight and video_weight cannot both be 0")
+        _check(0.0 <= self.heuristic_weight <= 1.0, "heuristic_weight must be between 0 and 1")
+        _check(self.smooth_s >= 0, "smooth_s must not be negative")
+        _check(self.min_training_samples >= 2, "min_training_samples must be at least 2")
+        _check(1 <= self.top_n <= 500, "top_n must be between 1 and 500")
+        _check(0 <= self.min_gap_s <= 3600, "min_gap_s must be between 0 and 3600 seconds")
+        _check(1.0 <= self.clip_length_s <= 600, "clip_length_s must be between 1 and 600 seconds")
+        _check(0 <= self.pre_roll_s < self.clip_length_s,
+               "pre_roll_s must be >= 0 and shorter than the clip")
+        _check(self.post_roll_s >= 0, "post_roll_s must not be negative")
+        _check(self.max_clip_length_s >= self.clip_length_s,
+               "max_clip_length_s must be at least clip_length_s")
+        _check(self.ffmpeg_timeout_s > 0, "ffmpeg_timeout_s must be positive")
+        _check(self.request_timeout_s > 0, "request_timeout_s must be positive")
+        _check(1 <= self.retry_attempts <= 20, "retry_attempts must be between 1 and 20")
+        _check(self.backoff_base_s >= 0, "backoff_base_s must not be negative")
+
+    @property
+    def chunk_step_s(self) -> float:
+        return self.chunk_duration_s - self.chunk_overlap_s
+
+    def replace(self, **changes: Any) -> Config:
+        """A validated copy with `changes` applied; None values are ignored."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, with secrets left out."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.metadata.get("secret"):
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """Defaults < environment (`KCG_TOP_N`, `KICK_TOKEN`, ...) < `overrides` (not None)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name in ("audio_weights", "video_weights"):
+                continue
+            name = ENV_ALIASES.get(f.name, ENV_PREFIX + f.name.upper())
+            raw = environ.get(name)
+            if raw is not None and raw.strip() != "":
+                values[f.name] = _parse(f, raw.strip(), name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _parse(f: dataclasses.Field, raw: str, env_name: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if kind == "bool":
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw)
+        return raw
+    except ValueError:
+        raise ConfigError(f"{env_name}={raw!r} is not a valid {kind}") from None
+
+
+def field_help(name: str) -> str:
+    """The help text of one `Config` field (for argparse and the UI)."""
+    for f in dataclasses.fields(Config):
+        if f.name == name:
+            return f.metadata.get("help", "")
+    raise KeyError(name)

@@ -1,0 +1,66 @@
+"""The one error hierarchy of the project.
+
+Every `KickClipError` carries a message that is safe to show a user as it is:
+what went wrong and, where there is one, what to do about it. The CLI prints it
+as one line; the UI shows it in a `gr.Error`. Anything that is not a
+`KickClipError` is a bug and propagates with its traceback.
+"""
+
+from __future__ import annotations
+
+
+class KickClipError(Exception):
+    """Base class: a failure the user can understand and act on."""
+
+    exit_code = 1
+
+
+class InputError(KickClipError):
+    """The user gave us something we cannot work with (bad source, bad option)."""
+
+    exit_code = 2
+
+
+class ConfigError(InputError):
+    """A configuration value is out of range or of the wrong kind."""
+
+
+class MediaError(KickClipError):
+    """ffmpeg failed or a media source could not be read.
+
+    `stderr` keeps ffmpeg's full output for logs and bug reports; the message
+    is only its last meaningful line.
+    """
+
+    def __init__(self, message: str, *, stderr: str = "", argv: list[str] | None = None):
+        super().__init__(message)
+        self.stderr = stderr
+        self.argv = argv or []
+
+
+class Cancelled(KickClipError):
+    """The user asked the run to stop."""
+
+    exit_code = 130
+
+
+class KickAPIError(KickClipError):
+    """Kick answered, but not with what we need."""
+
+
+class InvalidKickURL(KickAPIError, InputError):
+    """The link is not a Kick channel, VOD or clip."""
+
+    exit_code = 2
+
+
+class ChannelNotFound(KickAPIError):
+    """The channel, VOD or clip does not exist (HTTP 404)."""
+
+
+class NotLive(KickAPIError):
+    """The channel exists but is offline."""
+
+
+class BlockedByKick(KickAPIError):
+    """Kick's bot protection refused every attempt."""

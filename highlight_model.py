@@ -1,0 +1,193 @@
+"""The learning part: stored samples (SQLite) and one GradientBoosting model per modality.
+
+Samples are feature vectors (per-stream z-scores, so they compare across streams) with a
+target: the heuristic score as a cold-start pseudo-label, or a user's rating when there is one.
+Models are refit from the store and saved with joblib under `models/`; they are only ever
+loaded from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+DB_NAME = "samples.sqlite3"
+MAX_TRAINING_SAMPLES = 20000
+RATED_SAMPLE_WEIGHT = 10.0
+MODALITIES = ("audio", "video")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS samples (
+    id INTEGER PRIMARY KEY,
+    modality TEXT NOT NULL,
+    source TEXT NOT NULL,
+    channel TEXT,
+    time_s REAL NOT NULL,
+    features BLOB NOT NULL,
+    n_features INTEGER NOT NULL,
+    heuristic REAL NOT NULL,
+    rating REAL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS samples_modality ON samples (modality, id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+class SampleStore:
+    """Training samples in one SQLite file; survives restarts, carries ratings."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as db, db:
+            db.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30)
+
+    def add(self, modality: str, source: str, channel: str | None, times_s: np.ndarray,
+            features: np.ndarray, heuristic: np.ndarray) -> int:
+        """Store rows of `features` (n, f) float32 with their heuristic scores (n,)."""
+        now = time.time()
+        rows = [(modality, source, channel, float(t), np.asarray(f, np.float32).tobytes(),
+                 features.shape[1], float(h), None, now)
+                for t, f, h in zip(times_s, features, heuristic)]
+        with closing(self._connect()) as db, db:
+            db.executemany(
+                "INSERT INTO samples (modality, source, channel, time_s, features, n_features,"
+                " heuristic, rating, created_at) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        return len(rows)
+
+    def load(self, modality: str, n_features: int, limit: int = MAX_TRAINING_SAMPLES
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Newest samples of one modality: features (n, f), heuristic (n,), rating (n,) NaN
+        where unrated."""
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                "SELECT features, heuristic, rating FROM samples WHERE modality=? AND "
+                "n_features=? ORDER BY id DESC LIMIT ?", (modality, n_features, limit)).fetchall()
+        if not rows:
+            return np.zeros((0, n_features), np.float32), np.zeros(0), np.zeros(0)
+        x = np.stack([np.frombuffer(r[0], np.float32) for r in rows])
+        heuristic = np.array([r[1] for r in rows], np.float64)
+        rating = np.array([np.nan if r[2] is None else r[2] for r in rows], np.float64)
+        return x, heuristic, rating
+
+    def counts(self) -> dict[str, int]:
+        with closing(self._connect()) as db:
+            total = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+            rated = db.execute("SELECT COUNT(*) FROM samples WHERE rating IS NOT NULL"
+                               ).fetchone()[0]
+        return {"samples": int(total), "ratings": int(rated)}
+
+    def set_meta(self, key: str, value: str) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        with closing(self._connect()) as db:
+            row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+
+@dataclass
+class _Fitted:
+    pipeline: object  # sklearn Pipeline(StandardScaler, GradientBoostingRegressor)
+    feature_names: tuple[str, ...]
+
+
+class MLHighlightModel:
+    """Per-modality StandardScaler + GradientBoostingRegressor(n_estimators=100)."""
+
+    def __init__(self, models_dir: Path, min_samples: int = 10):
+        self.models_dir = Path(models_dir)
+        self.min_samples = min_samples
+        self.store = SampleStore(self.models_dir / DB_NAME)
+        self._fitted: dict[str, _Fitted | None] = {}
+
+    def _path(self, modality: str) -> Path:
+        return self.models_dir / f"{modality}_model.joblib"
+
+    def model(self, modality: str, feature_names: tuple[str, ...]) -> _Fitted | None:
+        """The saved model of `modality`, if there is one for these features."""
+        if modality not in self._fitted:
+            self._fitted[modality] = self._load(modality)
+        fitted = self._fitted[modality]
+        if fitted is not None and fitted.feature_names != tuple(feature_names):
+            logger.warning("%s model was trained on other features; ignoring it", modality)
+            return None
+        return fitted
+
+    def _load(self, modality: str) -> _Fitted | None:
+        path = self._path(modality)
+        if not path.exists():
+            return None
+        import joblib
+
+        try:
+            data = joblib.load(path)
+            return _Fitted(data["pipeline"], tuple(data["feature_names"]))
+        except Exception as err:  # noqa: BLE001 - any unreadable model is set aside, not fatal
+            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            path.replace(aside)
+            logger.warning("model %s unreadable (%s); moved to %s, using the heuristic",
+                           path.name, err, aside.name)
+            return None
+
+    def predict(self, modality: str, feature_names: tuple[str, ...], z: np.ndarray
+                ) -> np.ndarray | None:
+        """Model scores (n,) for z-scored features (n, f), or None without a model."""
+        fitted = self.model(modality, feature_names)
+        if fitted is None or len(z) == 0:
+            return None
+        return fitted.pipeline.predict(z).astype(np.float32)
+
+    def add_samples(self, modality: str, source: str, channel: str | None, times_s: np.ndarray,
+                    z: np.ndarray, heuristic: np.ndarray) -> int:
+        return self.store.add(modality, source, channel, times_s, z, heuristic)
+
+    def train(self, modality: str, feature_names: tuple[str, ...]) -> int:
+        """Refit one modality's model from the store. Returns samples used (0: not enough)."""
+        x, heuristic, rating = self.store.load(modality, len(feature_names))
+        if len(x) < self.min_samples:
+            logger.info("%s model: %d samples stored, %d needed before training", modality,
+                        len(x), self.min_samples)
+            return 0
+        from sklearn.ensemble import GradientBoostingRegressor
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        rated = np.isfinite(rating)
+        target = np.where(rated, rating, heuristic)
+        weight = np.where(rated, RATED_SAMPLE_WEIGHT, 1.0)
+        pipeline = make_pipeline(StandardScaler(),
+                                 GradientBoostingRegressor(n_estimators=100, random_state=0))
+        pipeline.fit(x, target, gradientboostingregressor__sample_weight=weight)
+        import joblib
+
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self._path(modality).with_suffix(".part")
+        joblib.dump({"pipeline": pipeline, "feature_names": list(feature_names)}, tmp)
+        tmp.replace(self._path(modality))
+        self._fitted[modality] = _Fitted(pipeline, tuple(feature_names))
+        self.store.set_meta(f"{modality}_trained_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
+        logger.info("%s model trained on %d samples (%d rated)", modality, len(x),
+                    int(rated.sum()))
+        return len(x)
+
+    def feature_importances(self, modality: str, feature_names: tuple[str, ...]
+                            ) -> dict[str, float]:
+        fitted = self.model(modality, feature_names)
+        if fitted is None:
+            return {}
+        gbr = fitted.pipeline[-1]
+        return dict(zip(feature_names, (float(v) for v in gbr.feature_importances_)))

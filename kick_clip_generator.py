@@ -1,0 +1,632 @@
+"""The engine: any stream in, ranked highlights, clips and `highlights.json` out.
+
+Data flows through the seed's components in this order:
+
+    source -> StreamProcessor (probe, plan chunks, decode each chunk through ffmpeg pipes)
+           -> AudioAnalyzer / VideoAnalyzer (one feature row per window, `audio_analyzer.py`,
+              `video_analyzer.py`)
+           -> scoring (per-stream robust z-scores, the seed's weighted heuristic, `scoring.py`)
+           -> MLHighlightModel (GradientBoosting blended in once trained, `highlight_model.py`)
+           -> selection (peaks, padding, min gap) -> clip cutting (`media.py`) -> JSON
+
+`KickClipGenerator` drives it. It never prints, exits or imports a UI library: progress goes to
+a `(fraction, message)` callback and a `threading.Event` cancels.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import threading
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import media
+import scoring
+from audio_analyzer import AUDIO_FEATURES, extract_audio_features
+from config import VERSION, Config
+from errors import Cancelled, InputError, KickClipError, MediaError
+from highlight_model import MLHighlightModel
+from video_analyzer import VIDEO_FEATURES, extract_video_features
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+JSON_NAME = "highlights.json"
+FEATURES_NAME = "features.npz"
+SAMPLES_PER_RUN = 60  # random windows stored per modality and run, besides the highlights
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    pass
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Source:
+    """What to read: `analysis_url` for features, `cut_url` for clips (the same for files)."""
+
+    original: str
+    analysis_url: str
+    cut_url: str
+    name: str
+    title: str
+    kick: dict[str, Any] | None = None
+    is_live: bool = False
+
+
+def resolve_source(source: str, config: Config) -> Source:
+    """Turn what the user pasted into a `Source`, or raise `InputError` saying what to do."""
+    text = (source or "").strip()
+    if not text:
+        raise InputError("no source given - pass a video file, an HLS/MP4 URL or a Kick link")
+    if "kick.com" in text.lower() and _is_kick_url(text):
+        import kick_api
+
+        resolved = kick_api.KickAPI(config).resolve(text)
+        name = "_".join(p for p in (resolved.channel, resolved.title) if p) or resolved.kind
+        return Source(text, resolved.analysis_url, resolved.cut_url, safe_name(name),
+                      resolved.title or text, kick=resolved.to_dict(), is_live=resolved.is_live)
+    if re.match(r"^https?://", text, re.I):
+        stem = Path(text.split("?")[0].rstrip("/")).stem
+        if stem in ("master", "playlist", "index", ""):
+            stem = Path(text.split("?")[0].rstrip("/")).parent.name or "stream"
+        return Source(text, text, text, safe_name(stem), text)
+    if re.match(r"^[a-z][a-z0-9+.-]*://", text, re.I):
+        raise InputError(f"{text}: only http(s) URLs, Kick links and local files are supported")
+    path = Path(text).expanduser()
+    if not path.exists():
+        hint = ("looks like a URL without https:// - add it" if "." in text and "/" in text
+                else "give a video file, an HLS/MP4 URL or a Kick link")
+        raise InputError(f"{text}: no such file - {hint}")
+    if path.is_dir():
+        raise InputError(f"{text} is a folder - give one video file inside it")
+    if path.stat().st_size == 0:
+        raise InputError(f"{text} is empty (0 bytes) - give a video or audio recording")
+    resolved_path = str(path.resolve())
+    return Source(resolved_path, resolved_path, resolved_path, safe_name(path.stem), path.name)
+
+
+def _is_kick_url(text: str) -> bool:
+    import kick_api
+
+    return kick_api.is_kick_url(text)
+
+
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                     *(f"LPT{i}" for i in range(1, 10))}
+
+
+def safe_name(text: str, max_len: int = 60) -> str:
+    """A file/folder name safe on Windows, macOS and Linux: letters, digits, `-` and `_`."""
+    text = unicodedata.normalize("NFKC", text)
+    cleaned = "".join(c if (c.isalnum() or c in "-_") else "_" for c in text)
+    cleaned = re.sub(r"_+", "_", cleaned).strip("_-")[:max_len].strip("_-")
+    if not cleaned or cleaned.upper().split("_")[0] in _WINDOWS_RESERVED:
+        cleaned = f"stream_{cleaned}" if cleaned else "stream"
+    return cleaned
+
+
+# --- chunks -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    start_s: float
+    duration_s: float
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
+
+
+def plan_chunks(duration_s: float, config: Config) -> list[Chunk]:
+    """Overlapping chunks covering [0, duration_s). Starts fall on the window grid so every
+    chunk's windows line up with the stream's."""
+    if duration_s <= 0:
+        return []
+    w = config.window_s
+    step = max(w, math.floor(config.chunk_step_s / w) * w)
+    chunks, start = [], 0.0
+    while True:
+        length = min(config.chunk_duration_s, duration_s - start)
+        chunks.append(Chunk(len(chunks), round(start, 6), round(length, 6)))
+        if start + length >= duration_s - 1e-6:
+            return chunks
+        start += step
+
+
+@dataclass(frozen=True)
+class ChunkFeatures:
+    """Feature rows of one chunk; row i is stream window `first_window + i`."""
+
+    chunk: Chunk
+    first_window: int
+    audio: np.ndarray | None  # float32 (n, len(AUDIO_FEATURES))
+    video: np.ndarray | None  # float32 (n, len(VIDEO_FEATURES))
+
+
+def analysis_frame_size(info: media.MediaInfo, width_px: int) -> tuple[int, int]:
+    if not info.width or not info.height:
+        return width_px, max(2, round(width_px * 9 / 16 / 2) * 2)
+    return width_px, max(2, round(width_px * info.height / info.width / 2) * 2)
+
+
+def analyze_chunk(ffmpeg: str, url: str, info: media.MediaInfo, chunk: Chunk, config: Config,
+                  cancel: threading.Event | None = None) -> ChunkFeatures:
+    """Decode one chunk through ffmpeg pipes and compute its feature rows."""
+    width, height = analysis_frame_size(info, config.analysis_width_px)
+    video_fps = (info.fps or 30.0) / config.frame_skip
+    req = media.ChunkRequest(url, chunk.start_s, chunk.duration_s, config.sample_rate_hz,
+                             info.has_audio, info.has_video, video_fps, width, height)
+    samples, frames = media.stream_chunk(ffmpeg, req, config.ffmpeg_timeout_s, cancel)
+    audio = video = None
+    if info.has_audio:
+        audio = extract_audio_features(samples, config.sample_rate_hz, config.window_s)
+    if info.has_video:
+        video = extract_video_features(frames, video_fps, config.window_s, chunk.duration_s)
+    n = min(len(m) for m in (audio, video) if m is not None)
+    if n == 0:
+        raise MediaError(f"nothing decoded between {chunk.start_s:.0f} s and {chunk.end_s:.0f} s")
+    first = int(round(chunk.start_s / config.window_s))
+    return ChunkFeatures(chunk, first, None if audio is None else audio[:n],
+                         None if video is None else video[:n])
+
+
+class StreamProcessor:
+    """Probes a source, plans its chunks and decodes them one at a time."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self._ffmpeg: str | None = None
+
+    @property
+    def ffmpeg(self) -> str:
+        if self._ffmpeg is None:
+            self._ffmpeg = media.find_ffmpeg(self.config.ffmpeg_binary)
+        return self._ffmpeg
+
+    def probe(self, url: str) -> media.MediaInfo:
+        return media.probe_media(self.ffmpeg, url, timeout_s=self.config.request_timeout_s * 2)
+
+    def analyze(self, url: str, info: media.MediaInfo, chunk: Chunk,
+                cancel: threading.Event | None = None) -> ChunkFeatures:
+        return analyze_chunk(self.ffmpeg, url, info, chunk, self.config, cancel)
+
+
+# --- the stream's feature matrix ---------------------------------------------------------------
+
+@dataclass
+class StreamFeatures:
+    """All windows of a stream on one grid. Rows that no chunk delivered are invalid."""
+
+    window_s: float
+    duration_s: float
+    audio: np.ndarray | None  # float32 (n_windows, len(AUDIO_FEATURES))
+    video: np.ndarray | None  # float32 (n_windows, len(VIDEO_FEATURES))
+    valid: np.ndarray  # bool (n_windows,)
+
+    @classmethod
+    def empty(cls, duration_s: float, window_s: float, has_audio: bool, has_video: bool
+              ) -> StreamFeatures:
+        n = max(1, int(math.ceil(duration_s / window_s - 1e-9)))
+        return cls(window_s, duration_s,
+                   np.zeros((n, len(AUDIO_FEATURES)), np.float32) if has_audio else None,
+                   np.zeros((n, len(VIDEO_FEATURES)), np.float32) if has_video else None,
+                   np.zeros(n, bool))
+
+    def merge(self, part: ChunkFeatures, edge_distance: np.ndarray) -> None:
+        """Take `part`'s rows where they sit farther from their chunk's edges than what is
+        already there (`edge_distance` (n_windows,) float64 is updated in place)."""
+        n_part = len(part.audio if part.audio is not None else part.video)
+        rows = np.arange(n_part)
+        target = part.first_window + rows
+        keep = target < len(self.valid)
+        rows, target = rows[keep], target[keep]
+        dist = np.minimum(rows + 0.5, n_part - rows - 0.5)
+        better = dist > edge_distance[target]
+        rows, target = rows[better], target[better]
+        if self.audio is not None and part.audio is not None:
+            self.audio[target] = part.audio[rows]
+        if self.video is not None and part.video is not None:
+            self.video[target] = part.video[rows]
+        edge_distance[target] = dist[better]
+        self.valid[target] = True
+
+    def save(self, path: Path) -> None:
+        arrays = {"valid": self.valid, "meta": np.array([self.window_s, self.duration_s])}
+        if self.audio is not None:
+            arrays["audio"] = self.audio
+        if self.video is not None:
+            arrays["video"] = self.video
+        np.savez_compressed(path, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> StreamFeatures:
+        with np.load(path) as data:
+            window_s, duration_s = (float(v) for v in data["meta"])
+            return cls(window_s, duration_s, data["audio"] if "audio" in data else None,
+                       data["video"] if "video" in data else None, data["valid"])
+
+
+# --- results ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Highlight:
+    rank: int
+    start: float
+    end: float
+    peak: float
+    score: float
+    audio_score: float | None
+    video_score: float | None
+    ml_score: float | None
+    kind: str
+    reasons: list[str]
+    clip_path: str | None = None
+    thumbnail_path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per-window scores of a stream (each float32 (n_windows,) or None)."""
+
+    combined: np.ndarray
+    audio: np.ndarray | None
+    video: np.ndarray | None
+    ml: np.ndarray | None
+    audio_z: np.ndarray | None
+    video_z: np.ndarray | None
+
+
+@dataclass
+class RunResult:
+    source: str
+    title: str
+    duration_s: float
+    config: Config
+    media: dict[str, Any]
+    highlights: list[Highlight]
+    audio_highlights: list[Highlight]
+    video_highlights: list[Highlight]
+    run_dir: str | None = None
+    kick: dict[str, Any] | None = None
+    skipped_chunks: list[dict[str, Any]] = field(default_factory=list)
+    failed_clips: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    model: dict[str, Any] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    created_at: str = field(default_factory=lambda: datetime.now().astimezone().isoformat(
+        timespec="seconds"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": VERSION,
+            "source": self.source,
+            "title": self.title,
+            "duration_s": round(self.duration_s, 3),
+            "created_at": self.created_at,
+            "config": self.config.to_dict(),
+            "media": self.media,
+            "kick": self.kick,
+            "highlights": [h.to_dict() for h in self.highlights],
+            "audio_highlights": [h.to_dict() for h in self.audio_highlights],
+            "video_highlights": [h.to_dict() for h in self.video_highlights],
+            "skipped_chunks": self.skipped_chunks,
+            "failed_clips": self.failed_clips,
+            "notes": self.notes,
+            "model": self.model,
+            "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
+            "run_dir": self.run_dir,
+        }
+
+
+# --- the driver -------------------------------------------------------------------------------
+
+class KickClipGenerator:
+    """Runs the whole pipeline. One instance can serve many runs (CLI, UI, scripts)."""
+
+    def __init__(self, config: Config | None = None):
+        self.config = config or Config.from_env()
+        self._models: dict[Path, MLHighlightModel] = {}
+
+    def model_for(self, config: Config) -> MLHighlightModel:
+        key = Path(config.models_dir).resolve()
+        if key not in self._models:
+            self._models[key] = MLHighlightModel(config.models_dir, config.min_training_samples)
+        return self._models[key]
+
+    # The whole job ----------------------------------------------------------------------------
+
+    def run(self, source: str, config: Config | None = None, progress: Progress | None = None,
+            cancel: threading.Event | None = None) -> RunResult:
+        """Analyse `source`, select highlights, cut clips (unless `make_clips` is off), write
+        `highlights.json`. Raises `KickClipError` subclasses for anything the user can fix."""
+        config = config or self.config
+        progress = progress or _no_progress
+        cancel = cancel or threading.Event()
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+
+        progress(0.0, "resolving source")
+        src = resolve_source(source, config)
+        processor = StreamProcessor(config)
+        info = processor.probe(src.analysis_url)
+        notes = []
+        duration = info.duration_s
+        if duration is None or duration <= 0:
+            raise InputError(f"{src.original}: length unknown (a live stream?) - "
+                             "pass a recording or a VOD link")
+        if not info.has_video:
+            notes.append("no video stream: video features unavailable, video list empty")
+        if not info.has_audio:
+            notes.append("no audio stream: audio features unavailable, audio list empty")
+        timings["probe"] = time.perf_counter() - t0
+
+        t1 = time.perf_counter()
+        features, skipped = self.extract_features(processor, src.analysis_url, info, config,
+                                                  progress, cancel)
+        timings["analysis"] = time.perf_counter() - t1
+
+        t2 = time.perf_counter()
+        progress(0.86, "scoring")
+        scores = self.score(features, config)
+        result = self.rank(features, scores, config)
+        result.source, result.title, result.kick = src.original, src.title, src.kick
+        result.media = info.to_dict()
+        result.skipped_chunks = skipped
+        result.notes = notes + result.notes
+        if config.clip_length_s > duration:
+            result.notes.append(f"clip length {config.clip_length_s:.0f} s is longer than the "
+                                f"stream; clips are clamped to {duration:.1f} s")
+        result.model = self.learn(src, features, scores, result, config)
+        timings["scoring"] = time.perf_counter() - t2
+
+        t3 = time.perf_counter()
+        run_dir = self._new_run_dir(config, src.name)
+        try:
+            features.save(run_dir / FEATURES_NAME)
+            if config.make_clips:
+                self.cut_clips(processor, src.cut_url, info, result, run_dir, config, progress,
+                               cancel)
+            timings["clips"] = time.perf_counter() - t3
+            timings["total"] = time.perf_counter() - t0
+            result.timings_s = timings
+            result.run_dir = str(run_dir)
+            write_json(run_dir / JSON_NAME, result.to_dict())
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        progress(1.0, f"done: {len(result.highlights)} highlights")
+        return result
+
+    # Steps ------------------------------------------------------------------------------------
+
+    def extract_features(self, processor: StreamProcessor, url: str, info: media.MediaInfo,
+                         config: Config, progress: Progress, cancel: threading.Event
+                         ) -> tuple[StreamFeatures, list[dict[str, Any]]]:
+        """Walk the stream chunk by chunk. A failed chunk is recorded and skipped."""
+        duration = float(info.duration_s or 0.0)
+        chunks = plan_chunks(duration, config)
+        features = StreamFeatures.empty(duration, config.window_s, info.has_audio,
+                                        info.has_video)
+        edge = np.full(len(features.valid), -1.0)
+        skipped: list[dict[str, Any]] = []
+        for i, chunk in enumerate(chunks):
+            if cancel.is_set():
+                raise Cancelled("cancelled")
+            progress(0.02 + 0.83 * i / len(chunks),
+                     f"chunk {i + 1}/{len(chunks)} ({_hms(chunk.start_s)})")
+            try:
+                part = processor.analyze(url, info, chunk, cancel)
+            except MediaError as err:
+                logger.warning("chunk %d (%.0f-%.0f s) skipped: %s", i + 1, chunk.start_s,
+                               chunk.end_s, err)
+                skipped.append({"start": chunk.start_s, "end": chunk.end_s, "reason": str(err)})
+                continue
+            features.merge(part, edge)
+        if not features.valid.any():
+            reason = skipped[0]["reason"] if skipped else "nothing decoded"
+            raise MediaError(f"could not analyse any part of the stream: {reason}")
+        return features, skipped
+
+    def score(self, features: StreamFeatures, config: Config) -> Scores:
+        """Per-window heuristic scores on per-stream z-scores, blended with the model."""
+        model = self.model_for(config)
+        valid = features.valid
+        parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
+        for modality, matrix, names, weights in (
+            ("audio", features.audio, AUDIO_FEATURES, config.audio_weights),
+            ("video", features.video, VIDEO_FEATURES, config.video_weights),
+        ):
+            if matrix is None:
+                continue
+            z = np.zeros_like(matrix)
+            z[valid] = scoring.robust_z(matrix[valid])
+            heuristic = scoring.weighted_score(z, names, weights)
+            ml = model.predict(modality, names, z)
+            parts[modality] = (z, heuristic, ml)
+        blended: dict[str, np.ndarray] = {}
+        ml_parts = []
+        for modality, (z, heuristic, ml) in parts.items():
+            if ml is None:
+                blended[modality] = heuristic
+            else:
+                hw = config.heuristic_weight
+                blended[modality] = (hw * heuristic + (1 - hw) * ml).astype(np.float32)
+                ml_parts.append(ml)
+        weight = {"audio": config.audio_weight, "video": config.video_weight}
+        total = sum(weight[m] for m in blended) or 1.0
+        combined = sum(weight[m] * s for m, s in blended.items()) / total
+        combined = np.where(valid, combined, np.nan).astype(np.float32)
+        ml_mean = np.mean(ml_parts, axis=0).astype(np.float32) if ml_parts else None
+        return Scores(combined, blended.get("audio"), blended.get("video"), ml_mean,
+                      parts["audio"][0] if "audio" in parts else None,
+                      parts["video"][0] if "video" in parts else None)
+
+    def rank(self, features: StreamFeatures, scores: Scores, config: Config) -> RunResult:
+        """Select the three ranked lists. Pure: no decoding, so re-ranking is instant."""
+        notes = []
+        if scores.ml is None:
+            logger.info("no trained model yet: ranking on the heuristic alone")
+            notes.append("ranked by the heuristic alone (no trained model yet)")
+
+        def pick(score: np.ndarray | None, kind_hint: str | None) -> list[Highlight]:
+            if score is None:
+                return []
+            filled = np.where(features.valid, score, np.nanmin(score[features.valid]))
+            spans = scoring.select_spans(
+                filled, features.window_s, features.duration_s, top_n=config.top_n,
+                min_gap_s=config.min_gap_s, smooth_s=config.smooth_s,
+                clip_length_s=config.clip_length_s, pre_roll_s=config.pre_roll_s,
+                post_roll_s=config.post_roll_s, max_clip_length_s=config.max_clip_length_s,
+                valid=features.valid)
+            return [self._highlight(rank, span, scores, config, kind_hint)
+                    for rank, span in enumerate(spans, 1)]
+
+        return RunResult(
+            source="", title="", duration_s=features.duration_s, config=config, media={},
+            highlights=pick(scores.combined, None), audio_highlights=pick(scores.audio, "audio"),
+            video_highlights=pick(scores.video, "video"), notes=notes)
+
+    def _highlight(self, rank: int, span: scoring.Span, scores: Scores,
+                   config: Config, kind_hint: str | None) -> Highlight:
+        i = span.index
+        lo, hi = int(span.event_start / config.window_s), int(span.event_end / config.window_s)
+        region = slice(lo, max(hi, lo + 1))
+
+        def part(values: np.ndarray | None) -> float | None:
+            return None if values is None else round(float(np.nanmax(values[region])), 3)
+
+        audio, video = part(scores.audio), part(scores.video)
+        reasons = []
+        for modality, z, names, weights, w in (
+            ("audio", scores.audio_z, AUDIO_FEATURES, config.audio_weights, config.audio_weight),
+            ("video", scores.video_z, VIDEO_FEATURES, config.video_weights, config.video_weight),
+        ):
+            if z is not None and w > 0 and kind_hint in (None, modality):
+                reasons += [(f, w * c) for f, c in scoring.contributions(z[i], names, weights)]
+        reasons.sort(key=lambda r: -r[1])
+        words = [f"{scoring.REASON_WORDS.get(f, f)} (+{c:.1f})" for f, c in reasons[:3] if c > 0]
+        if kind_hint is None:
+            a = config.audio_weight * max(audio or 0.0, 0.0)
+            v = config.video_weight * max(video or 0.0, 0.0)
+            kind = "audio" if a > 2 * v else "video" if v > 2 * a else "both"
+        else:
+            kind = kind_hint
+        return Highlight(rank, span.start, span.end, span.peak, span.score,
+                         audio, video, part(scores.ml), kind, words)
+
+    def learn(self, src: Source, features: StreamFeatures, scores: Scores, result: RunResult,
+              config: Config) -> dict[str, Any]:
+        """Store this run's samples (highlight peaks + random windows) and refit the models:
+        the seed's cold start, on heuristic pseudo-labels until ratings exist."""
+        model = self.model_for(config)
+        rng = np.random.default_rng(0)
+        valid = np.flatnonzero(features.valid)
+        peaks = [int(h.peak / config.window_s) for h in result.highlights]
+        picks = np.unique(np.r_[peaks, rng.choice(valid, min(SAMPLES_PER_RUN, len(valid)),
+                                                  replace=False)]).astype(int)
+        picks = picks[features.valid[picks]]
+        times = (picks + 0.5) * config.window_s
+        channel = (src.kick or {}).get("channel")
+        trained = {}
+        for modality, z, names, weights in (
+            ("audio", scores.audio_z, AUDIO_FEATURES, config.audio_weights),
+            ("video", scores.video_z, VIDEO_FEATURES, config.video_weights),
+        ):
+            if z is None:
+                continue
+            heuristic = scoring.weighted_score(z[picks], names, weights)
+            model.add_samples(modality, src.original, channel, times, z[picks], heuristic)
+            trained[modality] = model.train(modality, names)
+        return {"used": scores.ml is not None, "trained_on": trained, **model.store.counts()}
+
+    def cut_clips(self, processor: StreamProcessor, url: str, info: media.MediaInfo,
+                  result: RunResult, run_dir: Path, config: Config, progress: Progress,
+                  cancel: threading.Event) -> None:
+        """Cut each combined highlight (and its thumbnail). One failure does not stop the rest."""
+        ext = ".mp4" if info.has_video else ".m4a"
+        done: list[Highlight] = []
+        n = len(result.highlights)
+        for k, h in enumerate(result.highlights):
+            if cancel.is_set():
+                raise Cancelled("cancelled")
+            progress(0.9 + 0.1 * k / max(n, 1), f"cutting clip {k + 1}/{n}")
+            stem = f"clip_{h.rank:02d}_{_hms(h.start, sep='-')}"
+            clip = thumb = None
+            try:
+                clip = media.cut_clip(processor.ffmpeg, url, h.start, h.end - h.start,
+                                      run_dir / f"{stem}{ext}", fast=config.fast_cut,
+                                      has_video=info.has_video,
+                                      timeout_s=config.ffmpeg_timeout_s)
+                if info.has_video:
+                    thumb = media.make_thumbnail(processor.ffmpeg, url, h.peak,
+                                                 run_dir / f"{stem}.jpg",
+                                                 timeout_s=config.ffmpeg_timeout_s)
+            except MediaError as err:
+                logger.warning("clip %d failed: %s", h.rank, err)
+                result.failed_clips.append({"rank": h.rank, "start": h.start, "end": h.end,
+                                            "reason": str(err)})
+            done.append(_with_paths(h, clip, thumb))
+        result.highlights = done
+        if config.fast_cut:
+            result.notes.append("--fast: clips are stream copies; starts snap to keyframes")
+
+    @staticmethod
+    def _new_run_dir(config: Config, name: str) -> Path:
+        base = Path(config.output_dir)
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            run_dir = base / f"{name}_{stamp}"
+            suffix = 1
+            while run_dir.exists():
+                suffix += 1
+                run_dir = base / f"{name}_{stamp}_{suffix}"
+            run_dir.mkdir()
+            probe = run_dir / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise InputError(f"cannot write to {base}: {err.strerror} - "
+                             "choose another --output-dir") from err
+        return run_dir
+
+
+def _with_paths(h: Highlight, clip: Path | None, thumb: Path | None) -> Highlight:
+    d = h.to_dict()
+    d["clip_path"] = str(clip) if clip else None
+    d["thumbnail_path"] = str(thumb) if thumb else None
+    return Highlight(**d)
+
+
+def _hms(seconds: float, sep: str = ":") -> str:
+    s = int(seconds)
+    return f"{s // 3600:02d}{sep}{s % 3600 // 60:02d}{sep}{s % 60:02d}"
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically (temp name beside it, then replace)."""
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+__all__ = ["KickClipGenerator", "RunResult", "Highlight", "KickClipError", "plan_chunks",
+           "resolve_source", "safe_name", "StreamFeatures", "write_json"]

@@ -1,0 +1,194 @@
+"""Command line: `python main.py SOURCE`, `python main.py --demo`.
+
+A thin adapter over `KickClipGenerator`: argparse (defaults and help from `Config`) in, one
+engine call, a tqdm progress bar, a ranked table out. Errors become one line and an exit code:
+0 done, 1 failed, 2 bad input or usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import logging.handlers
+import os
+import sys
+import threading
+from pathlib import Path
+
+from config import VERSION, Config, field_help
+from errors import KickClipError
+
+logger = logging.getLogger("main")
+
+# flag -> Config field; defaults and help come from Config so they cannot drift.
+OPTIONS = {
+    "--top-n": ("top_n", int),
+    "--clip-length": ("clip_length_s", float),
+    "--pre-roll": ("pre_roll_s", float),
+    "--min-gap": ("min_gap_s", float),
+    "--chunk-duration": ("chunk_duration_s", float),
+    "--frame-skip": ("frame_skip", int),
+    "--audio-weight": ("audio_weight", float),
+    "--video-weight": ("video_weight", float),
+    "--output-dir": ("output_dir", Path),
+    "--models-dir": ("models_dir", Path),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = Config()
+    parser = argparse.ArgumentParser(
+        prog="main.py",
+        description="Find the best moments of a stream and cut them into clips.",
+        epilog="examples:\n  python main.py --demo\n  python main.py recording.mp4\n"
+               "  python main.py https://host/vod/master.m3u8 --top-n 5 --no-clips",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("source", nargs="?", help="video/audio file, HLS or MP4 URL, Kick link")
+    parser.add_argument("--demo", action="store_true",
+                        help="make a 3-minute sample stream with planted events and run on it")
+    for flag, (name, kind) in OPTIONS.items():
+        parser.add_argument(flag, dest=name, type=kind, default=None, metavar=name.split("_")[0]
+                            .upper(), help=f"{field_help(name)} (default: {getattr(defaults, name)})")
+    parser.add_argument("--no-clips", dest="make_clips", action="store_false", default=None,
+                        help="analysis and highlights.json only, no clip files")
+    parser.add_argument("--fast", dest="fast_cut", action="store_true", default=None,
+                        help=field_help("fast_cut"))
+    parser.add_argument("--json", action="store_true", help="print the result JSON to stdout")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks instead of one-line errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
+    return parser
+
+
+def setup_logging(verbose: int, quiet: bool, logs_dir: Path = Path("logs")) -> None:
+    """Console at WARNING (INFO with -v, DEBUG with -vv); a rotating file in logs/ at INFO."""
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.ERROR if quiet else
+                     [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)])
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(console)
+    try:
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        file = logging.handlers.RotatingFileHandler(logs_dir / "kick_clip_generator.log",
+                                                    maxBytes=2_000_000, backupCount=3,
+                                                    encoding="utf-8")
+        file.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+        file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(file)
+    except OSError:
+        pass  # a read-only checkout still runs; it just keeps no log file
+
+
+class TqdmProgress:
+    """Adapts the engine's `(fraction, message)` callback to a tqdm bar with ETA."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if self.bar is None and self.enabled and fraction > 0:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=1000, bar_format="{desc:<28.28} {percentage:3.0f}%|{bar}| "
+                            "{elapsed}<{remaining}", file=sys.stderr, leave=False)
+        if self.bar is not None:
+            self.bar.set_description_str(message, refresh=False)
+            self.bar.update(max(0, int(fraction * 1000) - self.bar.n))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def format_table(result: dict) -> str:
+    """The ranked highlights as a plain-text table."""
+    rows = [f"{'#':>2}  {'start':>8}  {'end':>8}  {'score':>6}  {'kind':<5}  why"]
+    for h in result["highlights"]:
+        rows.append(f"{h['rank']:>2}  {_hms(h['start']):>8}  {_hms(h['end']):>8}  "
+                    f"{h['score']:>6.2f}  {h['kind']:<5}  {', '.join(h['reasons']) or '-'}")
+    return "\n".join(rows)
+
+
+def _hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def summary(result: dict) -> str:
+    lines = [f"{result['title']} ({_hms(result['duration_s'])})", format_table(result)]
+    for item in result["skipped_chunks"]:
+        lines.append(f"skipped {_hms(item['start'])}-{_hms(item['end'])}: {item['reason']}")
+    for item in result["failed_clips"]:
+        lines.append(f"clip {item['rank']} failed: {item['reason']}")
+    lines += [f"note: {n}" for n in result["notes"]]
+    if result.get("run_dir"):
+        lines.append(f"written to {result['run_dir']}")
+    return "\n".join(lines)
+
+
+def demo_source(config: Config) -> str:
+    """The demo's sample stream, made once and kept beside the runs."""
+    import demo_media
+
+    path = Path(config.output_dir) / "demo_source.mp4"
+    if not path.exists():
+        logger.info("making the demo stream %s", path)
+        print("making a 3-minute sample stream (once) ...", file=sys.stderr)
+        demo_media.make_stream(path, 180.0, demo_media.DEMO_EVENTS)
+    return str(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose, args.quiet or args.json)
+    if not args.demo and args.source is None:
+        parser.print_usage(sys.stderr)
+        print("error: give a SOURCE (file, URL or Kick link) or --demo", file=sys.stderr)
+        return 2
+    overrides = {name: getattr(args, name) for name, _ in OPTIONS.values()}
+    overrides.update(make_clips=args.make_clips, fast_cut=args.fast_cut)
+    progress = None
+    cancel = threading.Event()
+    try:
+        from kick_clip_generator import KickClipGenerator
+
+        config = Config.from_env(**overrides)
+        source = demo_source(config) if args.demo else args.source
+        progress = TqdmProgress(enabled=not (args.quiet or args.json))
+        result = KickClipGenerator(config).run(source, config, progress, cancel).to_dict()
+    except KickClipError as err:
+        if progress:
+            progress.close()
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        cancel.set()
+        if progress:
+            progress.close()
+        print("interrupted - nothing half-written was kept; run the same command to start "
+              "again", file=sys.stderr)
+        return 130
+    progress.close()
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    elif not args.quiet:
+        print(summary(result))
+        if args.demo:
+            print("demo: planted events at 0:40-0:52 (audio+video), 1:35-1:45 (audio), "
+                  "2:20-2:30 (video)")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    sys.exit(main())

@@ -1,0 +1,350 @@
+"""The one place that runs ffmpeg.
+
+Argument lists are built by pure functions (`*_argv`) so tests can check them without running
+anything; `run_ffmpeg` and `stream_chunk` execute them, capture stderr, enforce a stall timeout
+and turn failures into `MediaError` carrying ffmpeg's last meaningful line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from errors import Cancelled, InputError, MediaError
+
+logger = logging.getLogger(__name__)
+
+# Sources ffmpeg may open; a remote playlist may not point it at local files or odd protocols.
+REMOTE_PROTOCOLS = "http,https,tcp,tls,crypto"
+PROBE_TIMEOUT_S = 60.0
+_NOISE = re.compile(r"^(Press \[q\]|\s*$|frame=|size=|video:|\[.*\] ?(Opening|Skip))")
+
+
+def find_ffmpeg(override: str = "") -> str:
+    """Resolve the ffmpeg binary: explicit override, then PATH, then imageio-ffmpeg's."""
+    if override:
+        found = shutil.which(override) or (override if Path(override).is_file() else None)
+        if not found:
+            raise MediaError(f"ffmpeg not found at {override!r} - fix FFMPEG_BINARY or unset it")
+        return found
+    on_path = shutil.which("ffmpeg")
+    if on_path:
+        return on_path
+    try:
+        import imageio_ffmpeg
+    except ImportError as err:  # pragma: no cover - it is in requirements.txt
+        raise MediaError("ffmpeg not found - pip install imageio-ffmpeg, or install ffmpeg") from err
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def is_remote(source: str) -> bool:
+    return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source)) and not source.startswith(
+        "file:"
+    )
+
+
+def input_args(source: str, start_s: float | None = None, timeout_s: float = 30.0) -> list[str]:
+    """Input options for `source`: fast input-side seek, and for URLs a protocol whitelist,
+    a network timeout and reconnects."""
+    args: list[str] = []
+    if start_s is not None and start_s > 0:
+        args += ["-ss", f"{start_s:.3f}"]
+    if is_remote(source):
+        args += [
+            "-protocol_whitelist", REMOTE_PROTOCOLS,
+            "-rw_timeout", str(int(timeout_s * 1_000_000)),
+            "-reconnect", "1", "-reconnect_on_network_error", "1",
+            "-reconnect_delay_max", "4",
+        ]
+    return args + ["-i", source]
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What `probe_media` learns about a source. Times in seconds."""
+
+    source: str
+    duration_s: float | None
+    has_video: bool
+    has_audio: bool
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+_VIDEO = re.compile(r"Stream #\S+.*?: Video: .*?(\d{2,5})x(\d{2,5})")
+_FPS = re.compile(r"(\d+(?:\.\d+)?) (?:fps|tbr)")
+
+
+def parse_probe_output(source: str, stderr: str) -> MediaInfo:
+    """Read duration and streams from `ffmpeg -i` output (the bundled ffmpeg has no ffprobe)."""
+    duration = None
+    m = _DURATION.search(stderr)
+    if m:
+        h, mi, s = m.groups()
+        duration = int(h) * 3600 + int(mi) * 60 + float(s)
+    width = height = 0
+    fps = 0.0
+    has_video = False
+    for line in stderr.splitlines():
+        if ": Video: " in line and "attached pic" not in line:
+            has_video = True
+            vm = _VIDEO.search(line)
+            if vm:
+                width, height = int(vm.group(1)), int(vm.group(2))
+            fm = _FPS.search(line)
+            if fm:
+                fps = float(fm.group(1))
+            break
+    has_audio = ": Audio: " in stderr
+    return MediaInfo(source, duration, has_video, has_audio, width, height, fps)
+
+
+def probe_media(ffmpeg: str, source: str, timeout_s: float = PROBE_TIMEOUT_S) -> MediaInfo:
+    """Probe `source` with `ffmpeg -i`; raise `InputError` when it is not playable media."""
+    argv = [ffmpeg, "-hide_banner", "-nostdin", *input_args(source, timeout_s=timeout_s)]
+    logger.debug("probe: %s", argv)
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as err:
+        raise MediaError(f"{source}: no answer within {timeout_s:.0f} s - check the link") from err
+    stderr = proc.stderr.decode("utf-8", "replace")
+    info = parse_probe_output(source, stderr)
+    if not (info.has_video or info.has_audio):
+        reason = last_error_line(stderr) or "no audio or video stream"
+        raise InputError(f"cannot read {source}: {reason} - give a video or audio file or URL")
+    if info.has_video and info.duration_s is not None and info.fps == 0 and info.duration_s < 0.1:
+        raise InputError(f"{source} is a still image - give a video or audio file or URL")
+    return info
+
+
+def last_error_line(stderr: str) -> str:
+    """The last line of ffmpeg output that says something (not progress or banners)."""
+    for line in reversed(stderr.strip().splitlines()):
+        line = line.strip()
+        if line and not _NOISE.match(line):
+            return line[:300]
+    return ""
+
+
+# --- chunk extraction -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChunkRequest:
+    """One stretch of a source to decode for analysis."""
+
+    source: str
+    start_s: float
+    duration_s: float
+    sample_rate_hz: int
+    want_audio: bool
+    want_video: bool
+    video_fps: float
+    width_px: int
+    height_px: int
+
+
+def chunk_argv(ffmpeg: str, req: ChunkRequest, video_fd: int | None) -> list[str]:
+    """One ffmpeg call for a chunk: mono float32 audio on stdout and tiny RGB frames on
+    `video_fd` (pipe:N). Decoding once serves both; nothing touches the disk."""
+    # Input-side -t bounds both outputs (an output-side -t would bind only the first).
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-threads", "1",
+            "-t", f"{req.duration_s:.3f}", *input_args(req.source, req.start_s)]
+    if req.want_audio:
+        argv += ["-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(req.sample_rate_hz),
+                 "-f", "f32le", "pipe:1"]
+    if req.want_video:
+        vf = (f"fps={req.video_fps:.6f},"
+              f"scale={req.width_px}:{req.height_px}:flags=fast_bilinear,format=rgb24")
+        target = f"pipe:{video_fd}" if video_fd is not None else "pipe:1"
+        argv += ["-map", "0:v:0", "-an", "-vf", vf, "-f", "rawvideo", target]
+    return argv
+
+
+def stream_chunk(
+    ffmpeg: str,
+    req: ChunkRequest,
+    timeout_s: float = 300.0,
+    cancel: threading.Event | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode one chunk. Returns (samples float32 (n,), frames uint8 (n_frames, h, w, 3)).
+
+    Audio and video come from one ffmpeg process where the OS lets us pass an extra pipe
+    (POSIX), else from two. A process that produces nothing for `timeout_s` is killed.
+    """
+    empty_audio = np.zeros(0, np.float32)
+    empty_video = np.zeros((0, req.height_px, req.width_px, 3), np.uint8)
+    if req.want_audio and req.want_video and os.name != "posix":
+        audio, _ = stream_chunk(ffmpeg, _only(req, video=False), timeout_s, cancel)
+        _, video = stream_chunk(ffmpeg, _only(req, audio=False), timeout_s, cancel)
+        return audio, video
+
+    two_pipes = req.want_audio and req.want_video
+    read_fd = write_fd = None
+    if two_pipes:
+        read_fd, write_fd = os.pipe()
+    argv = chunk_argv(ffmpeg, req, write_fd)
+    logger.debug("chunk: %s", argv)
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        pass_fds=(write_fd,) if write_fd is not None else (),
+    )
+    if write_fd is not None:
+        os.close(write_fd)
+    outputs: dict[str, bytes] = {}
+    activity = [0]
+
+    def drain(name: str, stream) -> None:
+        parts = []
+        while True:
+            block = stream.read(1 << 16)
+            if not block:
+                break
+            parts.append(block)
+            activity[0] += 1
+        outputs[name] = b"".join(parts)
+
+    readers = [threading.Thread(target=drain, args=("stdout", proc.stdout), daemon=True),
+               threading.Thread(target=drain, args=("stderr", proc.stderr), daemon=True)]
+    video_file = None
+    if read_fd is not None:
+        video_file = os.fdopen(read_fd, "rb")
+        readers.append(threading.Thread(target=drain, args=("video", video_file), daemon=True))
+    for t in readers:
+        t.start()
+    try:
+        _wait_with_watchdog(proc, activity, timeout_s, cancel)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for t in readers:
+            t.join(timeout=5)
+        if video_file is not None:
+            video_file.close()
+
+    stderr = outputs.get("stderr", b"").decode("utf-8", "replace")
+    if proc.returncode != 0:
+        raise MediaError(
+            f"ffmpeg failed at {req.start_s:.0f} s: {last_error_line(stderr) or proc.returncode}",
+            stderr=stderr, argv=argv,
+        )
+    audio_bytes = outputs.get("stdout", b"") if req.want_audio else b""
+    video_bytes = outputs.get("video" if two_pipes else "stdout", b"") if req.want_video else b""
+    audio = np.frombuffer(audio_bytes[: len(audio_bytes) // 4 * 4], np.float32) if audio_bytes \
+        else empty_audio
+    frame_size = req.width_px * req.height_px * 3
+    n_frames = len(video_bytes) // frame_size
+    video = (np.frombuffer(video_bytes[: n_frames * frame_size], np.uint8)
+             .reshape(n_frames, req.height_px, req.width_px, 3)) if n_frames else empty_video
+    return audio, video
+
+
+def _only(req: ChunkRequest, *, audio: bool = True, video: bool = True) -> ChunkRequest:
+    return ChunkRequest(**{**asdict(req), "want_audio": audio and req.want_audio,
+                           "want_video": video and req.want_video})
+
+
+def _wait_with_watchdog(proc: subprocess.Popen, activity: list[int], timeout_s: float,
+                        cancel: threading.Event | None) -> None:
+    """Wait for `proc`; kill it when it stalls (no output for `timeout_s`) or on cancel."""
+    last_seen, idle = activity[0], 0.0
+    while True:
+        try:
+            proc.wait(timeout=0.2)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        if cancel is not None and cancel.is_set():
+            proc.kill()
+            raise Cancelled("cancelled")
+        if activity[0] != last_seen:
+            last_seen, idle = activity[0], 0.0
+            continue
+        idle += 0.2
+        if idle >= timeout_s:
+            proc.kill()
+            raise MediaError(f"ffmpeg stalled: no data for {timeout_s:.0f} s")
+
+
+# --- clips and thumbnails ----------------------------------------------------------------------
+
+def clip_argv(ffmpeg: str, source: str, start_s: float, duration_s: float, out_path: str,
+              *, fast: bool = False, has_video: bool = True) -> list[str]:
+    """Cut [start, start+duration) from `source`. Default re-encodes for a frame-accurate start
+    (input-side seek is exact when decoding); `fast` copies streams and snaps to keyframes."""
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+            *input_args(source, start_s), "-t", f"{duration_s:.3f}", "-map", "0:a:0?"]
+    if has_video:
+        argv += ["-map", "0:v:0"]
+    if fast:
+        argv += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
+    else:
+        if has_video:
+            argv += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
+                     "-pix_fmt", "yuv420p"]
+        argv += ["-c:a", "aac", "-b:a", "160k"]
+    if out_path.endswith((".mp4", ".m4a")):
+        argv += ["-movflags", "+faststart", "-f", "mp4"]
+    return argv + [out_path]
+
+
+def thumbnail_argv(ffmpeg: str, source: str, at_s: float, out_path: str,
+                   width_px: int = 640) -> list[str]:
+    return [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+            *input_args(source, at_s), "-frames:v", "1",
+            "-vf", f"scale={width_px}:-2", "-q:v", "3", "-f", "image2", out_path]
+
+
+def run_ffmpeg(argv: list[str], timeout_s: float = 300.0) -> None:
+    """Run one ffmpeg command to completion; raise `MediaError` on failure or timeout."""
+    logger.debug("ffmpeg: %s", argv)
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as err:
+        raise MediaError(f"ffmpeg took longer than {timeout_s:.0f} s", argv=argv) from err
+    if proc.returncode != 0:
+        stderr = proc.stderr.decode("utf-8", "replace")
+        raise MediaError(last_error_line(stderr) or f"ffmpeg exited with {proc.returncode}",
+                         stderr=stderr, argv=argv)
+
+
+def write_atomically(target: Path, produce: Callable[[Path], None]) -> Path:
+    """Call `produce(tmp)` with a temporary name beside `target`, check the result is
+    non-empty and move it into place. Nothing half-written is ever left under `target`."""
+    tmp = target.with_name(f".{target.stem}.part{target.suffix}")
+    try:
+        produce(tmp)
+        if not tmp.exists() or tmp.stat().st_size == 0:
+            raise MediaError(f"ffmpeg wrote nothing for {target.name}")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def cut_clip(ffmpeg: str, source: str, start_s: float, duration_s: float, target: Path, *,
+             fast: bool = False, has_video: bool = True, timeout_s: float = 600.0) -> Path:
+    return write_atomically(target, lambda tmp: run_ffmpeg(
+        clip_argv(ffmpeg, source, start_s, duration_s, str(tmp), fast=fast,
+                  has_video=has_video), timeout_s))
+
+
+def make_thumbnail(ffmpeg: str, source: str, at_s: float, target: Path,
+                   timeout_s: float = 120.0) -> Path:
+    return write_atomically(target, lambda tmp: run_ffmpeg(
+        thumbnail_argv(ffmpeg, source, at_s, str(tmp)), timeout_s))

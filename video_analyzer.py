@@ -1,0 +1,80 @@
+"""Video features on the same time grid as the audio: small frames in, one row per window out.
+
+Pure functions on numpy arrays. Frames arrive already scaled down and thinned out by ffmpeg
+(`frame_skip`), so everything here works on a few thousand pixels per frame.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from audio_analyzer import n_windows_in, window_stats
+
+CANNY_LOW, CANNY_HIGH = 80, 160
+HIST_BINS = 32
+SCENE_CUT_DISTANCE = 0.5  # half of the histogram changed between two analysed frames
+
+VIDEO_FEATURES: tuple[str, ...] = (
+    "motion_mean", "motion_std", "motion_max",
+    "edge_density_mean", "edge_density_std",
+    "color_variance", "brightness_mean", "brightness_std", "scene_cuts",
+)
+
+
+def frame_signals(frames: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-frame signals of `frames` (uint8, (n, h, w, 3) RGB): each value shape (n,).
+
+    motion is the mean absolute grey difference to the previous frame (0..1, NaN for the
+    first frame), cut is 1 where the grey histogram changed by more than SCENE_CUT_DISTANCE.
+    """
+    n = len(frames)
+    gray = np.empty(frames.shape[:3], np.uint8)
+    edges = np.empty(n)
+    hists = np.empty((n, HIST_BINS))
+    for i, frame in enumerate(frames):
+        gray[i] = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        edges[i] = np.count_nonzero(cv2.Canny(gray[i], CANNY_LOW, CANNY_HIGH)) / gray[i].size
+        h = cv2.calcHist([gray[i]], [0], None, [HIST_BINS], [0, 256]).ravel()
+        hists[i] = h / max(h.sum(), 1.0)
+    motion = np.full(n, np.nan)
+    cut = np.zeros(n)
+    if n > 1:
+        g = gray.astype(np.int16)
+        motion[1:] = np.abs(g[1:] - g[:-1]).mean(axis=(1, 2)) / 255.0
+        cut[1:] = 0.5 * np.abs(hists[1:] - hists[:-1]).sum(axis=1) > SCENE_CUT_DISTANCE
+    flat = frames.reshape(n, -1, 3).astype(np.float32) / 255.0
+    color_var = flat.var(axis=1).mean(axis=1)
+    brightness = gray.reshape(n, -1).mean(axis=1) / 255.0
+    return {"motion": motion, "edges": edges, "color_var": color_var,
+            "brightness": brightness, "cut": cut}
+
+
+def extract_video_features(frames: np.ndarray, fps: float, window_s: float,
+                           duration_s: float | None = None) -> np.ndarray:
+    """Features of `frames` (uint8 (n, h, w, 3)) sampled at `fps`, one row per window.
+
+    `duration_s` fixes the number of windows (so audio and video rows line up); it defaults
+    to the frames' own span. Returns float32 (n_windows, len(VIDEO_FEATURES)).
+    """
+    span = len(frames) / fps if duration_s is None else duration_s
+    n_windows = n_windows_in(span, window_s)
+    out = np.zeros((n_windows, len(VIDEO_FEATURES)), np.float32)
+    if n_windows == 0 or len(frames) == 0:
+        return out
+    sig = frame_signals(frames)
+    window_of = np.minimum((np.arange(len(frames)) / fps / window_s).astype(np.int64),
+                           n_windows - 1)
+    columns = {}
+    columns["motion_mean"], columns["motion_std"], columns["motion_max"] = window_stats(
+        sig["motion"], window_of, n_windows)
+    columns["edge_density_mean"], columns["edge_density_std"], _ = window_stats(
+        sig["edges"], window_of, n_windows)
+    columns["color_variance"] = window_stats(sig["color_var"], window_of, n_windows)[0]
+    columns["brightness_mean"], columns["brightness_std"], _ = window_stats(
+        sig["brightness"], window_of, n_windows)
+    cuts = np.bincount(window_of, sig["cut"], minlength=n_windows)
+    columns["scene_cuts"] = cuts[:n_windows]
+    for j, name in enumerate(VIDEO_FEATURES):
+        out[:, j] = columns[name]
+    return out

@@ -463,7 +463,7 @@ class KickClipGenerator:
             parts[modality] = (z, heuristic, ml)
         blended: dict[str, np.ndarray] = {}
         ml_parts = []
-        for modality, (z, heuristic, ml) in parts.items():
+        for modality, (_, heuristic, ml) in parts.items():
             if ml is None:
                 blended[modality] = heuristic
             else:

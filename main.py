@@ -49,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true",
                         help="make a 3-minute sample stream with planted events and run on it")
     for flag, (name, kind) in OPTIONS.items():
-        parser.add_argument(flag, dest=name, type=kind, default=None, metavar=name.split("_")[0]
-                            .upper(), help=f"{field_help(name)} (default: {getattr(defaults, name)})")
+        parser.add_argument(flag, dest=name, type=kind, default=None,
+                            metavar=name.split("_")[0].upper(),
+                            help=f"{field_help(name)} (default: {getattr(defaults, name)})")
     parser.add_argument("--no-clips", dest="make_clips", action="store_false", default=None,
                         help="analysis and highlights.json only, no clip files")
     parser.add_argument("--fast", dest="fast_cut", action="store_true", default=None,
@@ -68,10 +69,14 @@ def setup_logging(verbose: int, quiet: bool, logs_dir: Path = Path("logs")) -> N
     """Console at WARNING (INFO with -v, DEBUG with -vv); a rotating file in logs/ at INFO."""
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
+    for old in [h for h in root.handlers if getattr(h, "_kcg", False)]:
+        root.removeHandler(old)  # main() may run more than once in one process (tests, UI)
+        old.close()
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.ERROR if quiet else
                      [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)])
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    console._kcg = True
     root.addHandler(console)
     try:
         logs_dir.mkdir(parents=True, exist_ok=True)
@@ -80,6 +85,7 @@ def setup_logging(verbose: int, quiet: bool, logs_dir: Path = Path("logs")) -> N
                                                     encoding="utf-8")
         file.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
         file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        file._kcg = True
         root.addHandler(file)
     except OSError:
         pass  # a read-only checkout still runs; it just keeps no log file

@@ -42,7 +42,7 @@ def find_ffmpeg(override: str = "") -> str:
     try:
         import imageio_ffmpeg
     except ImportError as err:  # pragma: no cover - it is in requirements.txt
-        raise MediaError("ffmpeg not found - pip install imageio-ffmpeg, or install ffmpeg") from err
+        raise MediaError("ffmpeg not found - pip install imageio-ffmpeg or install ffmpeg") from err
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 

@@ -1,0 +1,87 @@
+"""Scoring and selection: pure functions."""
+
+import numpy as np
+import pytest
+
+import scoring
+
+
+def test_robust_z_ignores_outliers_when_scaling():
+    x = np.r_[np.random.default_rng(0).normal(10, 1, 500), [40.0]][:, None]
+    z = scoring.robust_z(x)[:, 0]
+    assert abs(np.median(z)) < 0.05
+    assert z[-1] > 5  # squashed towards the limit, but clearly out
+    assert z.max() <= scoring.Z_LIMIT
+
+
+def test_robust_z_on_a_flat_signal_with_one_event_does_not_divide_by_zero():
+    x = np.zeros((100, 1))
+    x[50] = 0.4
+    z = scoring.robust_z(x)[:, 0]
+    assert np.isfinite(z).all() and z[50] > 5 and z[0] == 0
+
+
+def test_weighted_score_is_the_weighted_mean_of_named_columns():
+    z = np.array([[1.0, 2.0, 100.0]])
+    s = scoring.weighted_score(z, ("a", "b", "c"), {"a": 1.0, "b": 3.0})
+    assert s[0] == pytest.approx((1 + 6) / 4)
+
+
+def test_clip_span_pads_before_and_clamps_to_the_stream():
+    assert scoring.clip_span(40, 50, 300, clip_length_s=30, pre_roll_s=8, post_roll_s=4,
+                             max_clip_length_s=60) == (32, 62)
+    # a long moment runs the clip on past its end
+    assert scoring.clip_span(40, 80, 300, clip_length_s=30, pre_roll_s=8, post_roll_s=4,
+                             max_clip_length_s=60) == (32, 84)
+    # near the start and end of the stream
+    assert scoring.clip_span(3, 5, 300, clip_length_s=30, pre_roll_s=8, post_roll_s=4,
+                             max_clip_length_s=60) == (0, 30)
+    assert scoring.clip_span(290, 295, 300, clip_length_s=30, pre_roll_s=8, post_roll_s=4,
+                             max_clip_length_s=60) == (270, 300)
+    # a stream shorter than a clip
+    assert scoring.clip_span(5, 8, 20, clip_length_s=30, pre_roll_s=8, post_roll_s=4,
+                             max_clip_length_s=60) == (0, 20)
+
+
+def spans(score, **kw):
+    args = dict(top_n=10, min_gap_s=10, smooth_s=1, clip_length_s=20, pre_roll_s=5,
+                post_roll_s=2, max_clip_length_s=40)
+    args.update(kw)
+    return scoring.select_spans(np.asarray(score, np.float32), 1.0, len(score), **args)
+
+
+def test_select_spans_finds_events_in_order_and_starts_before_them():
+    score = np.zeros(300)
+    score[100:110] = 5
+    score[200:206] = 8
+    chosen = spans(score, top_n=2)
+    assert [c.event_start for c in chosen] == [200, 100]
+    assert chosen[0].start == 195 and chosen[1].start == 95
+    assert chosen[1].event_end == 110
+
+
+def test_select_spans_enforces_min_gap_between_clips():
+    score = np.zeros(300)
+    score[100] = 9
+    score[125] = 8  # its clip would start 5 s after the first one ends
+    score[200] = 7
+    chosen = spans(score, top_n=3)
+    assert [c.index for c in chosen][:2] == [100, 200]
+    starts = sorted((c.start, c.end) for c in chosen)
+    for (_, a_end), (b_start, _) in zip(starts, starts[1:]):
+        assert b_start - a_end >= 10
+    assert 125 not in [c.index for c in chosen]
+
+
+def test_select_spans_skips_invalid_windows_and_respects_top_n():
+    score = np.arange(100, dtype=float) % 17
+    valid = np.ones(100, bool)
+    valid[16] = False
+    chosen = spans(score, top_n=2, min_gap_s=0, clip_length_s=5, pre_roll_s=1,
+                   valid=valid)
+    assert len(chosen) == 2 and 16 not in [c.index for c in chosen]
+
+
+def test_smooth_keeps_length_and_mean_level():
+    s = scoring.smooth(np.ones(10, np.float32), 3)
+    assert s.shape == (10,) and np.allclose(s, 1)

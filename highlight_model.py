@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 DB_NAME = "samples.sqlite3"
 MAX_TRAINING_SAMPLES = 20000
 RATED_SAMPLE_WEIGHT = 10.0
+# A rating r in [0, 1] becomes a target on the heuristic's scale: skip ~ a dull window,
+# keep ~ a clear highlight.
+RATING_TARGET_LOW, RATING_TARGET_HIGH = -1.0, 5.0
 MODALITIES = ("audio", "video")
 
 _SCHEMA = """
@@ -39,6 +42,16 @@ CREATE TABLE IF NOT EXISTS samples (
 );
 CREATE INDEX IF NOT EXISTS samples_modality ON samples (modality, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS ratings (
+    run_dir TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    rating REAL NOT NULL,
+    channel TEXT,
+    start_s REAL,
+    end_s REAL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (run_dir, rank)
+);
 """
 
 
@@ -67,6 +80,29 @@ class SampleStore:
                 " heuristic, rating, created_at) VALUES (?,?,?,?,?,?,?,?,?)", rows)
         return len(rows)
 
+    def add_rating(self, run_dir: str, rank: int, rating: float, channel: str | None,
+                   start_s: float, end_s: float, rows: dict[str, np.ndarray]) -> None:
+        """Store a user's rating (0 = skip .. 1 = keep) of one clip with its feature rows
+        (`rows[modality]` (n, f) z-scores of the clip's windows). Re-rating replaces."""
+        key = f"rating:{run_dir}#{rank}"
+        now = time.time()
+        with closing(self._connect()) as db, db:
+            db.execute("INSERT OR REPLACE INTO ratings VALUES (?,?,?,?,?,?,?)",
+                       (run_dir, rank, rating, channel, start_s, end_s, now))
+            db.execute("DELETE FROM samples WHERE source=?", (key,))
+            for modality, matrix in rows.items():
+                db.executemany(
+                    "INSERT INTO samples (modality, source, channel, time_s, features,"
+                    " n_features, heuristic, rating, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    [(modality, key, channel, start_s, np.asarray(r, np.float32).tobytes(),
+                      matrix.shape[1], 0.0, rating, now) for r in matrix])
+
+    def ratings(self, run_dir: str) -> dict[int, float]:
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT rank, rating FROM ratings WHERE run_dir=?",
+                              (run_dir,)).fetchall()
+        return {int(r): float(v) for r, v in rows}
+
     def load(self, modality: str, n_features: int, limit: int = MAX_TRAINING_SAMPLES
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Newest samples of one modality: features (n, f), heuristic (n,), rating (n,) NaN
@@ -85,8 +121,7 @@ class SampleStore:
     def counts(self) -> dict[str, int]:
         with closing(self._connect()) as db:
             total = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-            rated = db.execute("SELECT COUNT(*) FROM samples WHERE rating IS NOT NULL"
-                               ).fetchone()[0]
+            rated = db.execute("SELECT COUNT(*) FROM ratings").fetchone()[0]
         return {"samples": int(total), "ratings": int(rated)}
 
     def set_meta(self, key: str, value: str) -> None:
@@ -167,7 +202,8 @@ class MLHighlightModel:
         from sklearn.preprocessing import StandardScaler
 
         rated = np.isfinite(rating)
-        target = np.where(rated, rating, heuristic)
+        target = np.where(rated, RATING_TARGET_LOW + rating * (RATING_TARGET_HIGH -
+                                                               RATING_TARGET_LOW), heuristic)
         weight = np.where(rated, RATED_SAMPLE_WEIGHT, 1.0)
         pipeline = make_pipeline(StandardScaler(),
                                  GradientBoostingRegressor(n_estimators=100, random_state=0))

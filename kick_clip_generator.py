@@ -588,6 +588,109 @@ class KickClipGenerator:
         if config.fast_cut:
             result.notes.append("--fast: clips are stream copies; starts snap to keyframes")
 
+    # Finished runs: history, re-ranking, ratings, re-cuts, the model --------------------------
+
+    @staticmethod
+    def load_run(run_dir: str | Path) -> dict[str, Any]:
+        """The `highlights.json` of a run folder."""
+        path = Path(run_dir) / JSON_NAME
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as err:
+            raise InputError(f"{run_dir} is not a run folder (no {JSON_NAME})") from err
+        except (OSError, ValueError) as err:
+            raise InputError(f"{path} cannot be read: {err}") from err
+
+    @staticmethod
+    def list_runs(config: Config) -> list[dict[str, Any]]:
+        """Past runs under `output_dir`, newest first: run_dir, title, created_at, counts."""
+        runs = []
+        for json_path in Path(config.output_dir).glob(f"*/{JSON_NAME}"):
+            try:
+                data = json.loads(json_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            runs.append({"run_dir": str(json_path.parent), "title": data.get("title", ""),
+                         "created_at": data.get("created_at", ""),
+                         "duration_s": data.get("duration_s", 0.0),
+                         "highlights": len(data.get("highlights", []))})
+        return sorted(runs, key=lambda r: r["created_at"], reverse=True)
+
+    def rerank(self, run_dir: str | Path, config: Config | None = None) -> RunResult:
+        """Rank a finished run again with other weights / top N / gaps: no decoding."""
+        config = config or self.config
+        data = self.load_run(run_dir)
+        features = StreamFeatures.load(Path(run_dir) / FEATURES_NAME)
+        result = self.rank(features, self.score(features, config), config)
+        result.source, result.title, result.kick = data["source"], data["title"], data.get("kick")
+        result.media, result.run_dir = data.get("media", {}), str(run_dir)
+        result.skipped_chunks = data.get("skipped_chunks", [])
+        return result
+
+    def rate(self, run_dir: str | Path, rank: int, rating: float,
+             config: Config | None = None) -> dict[str, int]:
+        """Store a user's rating (0 = skip .. 1 = keep) of clip `rank` with its features."""
+        config = config or self.config
+        if not 0.0 <= rating <= 1.0:
+            raise InputError("a rating is between 0 (skip) and 1 (keep)")
+        data = self.load_run(run_dir)
+        h = _find_rank(data, rank)
+        features = StreamFeatures.load(Path(run_dir) / FEATURES_NAME)
+        scores = self.score(features, config)
+        peak = min(int(h["peak"] / features.window_s), len(features.valid) - 1)
+        rows = np.arange(max(0, peak - 2), min(len(features.valid), peak + 3))
+        rows = rows[features.valid[rows]]
+        matrices = {m: z[rows] for m, z in (("audio", scores.audio_z), ("video", scores.video_z))
+                    if z is not None}
+        channel = (data.get("kick") or {}).get("channel")
+        model = self.model_for(config)
+        model.store.add_rating(str(Path(run_dir).resolve()), rank, float(rating), channel,
+                               h["start"], h["end"], matrices)
+        return model.store.counts()
+
+    def ratings(self, run_dir: str | Path, config: Config | None = None) -> dict[int, float]:
+        return self.model_for(config or self.config).store.ratings(str(Path(run_dir).resolve()))
+
+    def recut(self, run_dir: str | Path, rank: int, start_s: float, end_s: float,
+              config: Config | None = None) -> Highlight:
+        """Cut clip `rank` again with new bounds and update `highlights.json`."""
+        config = config or self.config
+        data = self.load_run(run_dir)
+        h = _find_rank(data, rank)
+        duration = float(data["duration_s"])
+        start_s, end_s = max(0.0, float(start_s)), min(duration, float(end_s))
+        if end_s - start_s < 1.0:
+            raise InputError("a clip must be at least 1 s long and end after it starts")
+        url = (data.get("kick") or {}).get("cut_url") or data["source"]
+        processor = StreamProcessor(config)
+        has_video = bool(data.get("media", {}).get("has_video", True))
+        ext = ".mp4" if has_video else ".m4a"
+        clip = media.cut_clip(processor.ffmpeg, url, start_s, end_s - start_s,
+                              Path(run_dir) / f"clip_{rank:02d}_{_hms(start_s, sep='-')}{ext}",
+                              fast=config.fast_cut, has_video=has_video,
+                              timeout_s=config.ffmpeg_timeout_s)
+        old = h.get("clip_path")
+        if old and Path(old).resolve() != clip.resolve():
+            Path(old).unlink(missing_ok=True)
+        h.update(start=round(start_s, 3), end=round(end_s, 3), clip_path=str(clip))
+        write_json(Path(run_dir) / JSON_NAME, data)
+        return Highlight(**{k: h[k] for k in Highlight.__dataclass_fields__})
+
+    def model_status(self, config: Config | None = None) -> dict[str, Any]:
+        """Samples and ratings stored, when each model was trained, feature importances."""
+        model = self.model_for(config or self.config)
+        status: dict[str, Any] = dict(model.store.counts())
+        for modality, names in (("audio", AUDIO_FEATURES), ("video", VIDEO_FEATURES)):
+            status[f"{modality}_trained_at"] = model.store.get_meta(f"{modality}_trained_at")
+            status[f"{modality}_importances"] = model.feature_importances(modality, names)
+        return status
+
+    def retrain(self, config: Config | None = None) -> dict[str, int]:
+        """Refit both models from everything stored now."""
+        model = self.model_for(config or self.config)
+        return {"audio": model.train("audio", AUDIO_FEATURES),
+                "video": model.train("video", VIDEO_FEATURES)}
+
     @staticmethod
     def _new_run_dir(config: Config, name: str) -> Path:
         base = Path(config.output_dir)
@@ -607,6 +710,13 @@ class KickClipGenerator:
             raise InputError(f"cannot write to {base}: {err.strerror} - "
                              "choose another --output-dir") from err
         return run_dir
+
+
+def _find_rank(data: dict[str, Any], rank: int) -> dict[str, Any]:
+    for h in data.get("highlights", []):
+        if h["rank"] == rank:
+            return h
+    raise InputError(f"this run has no clip {rank} (it has {len(data.get('highlights', []))})")
 
 
 def _with_paths(h: Highlight, clip: Path | None, thumb: Path | None) -> Highlight:

@@ -201,3 +201,32 @@ def test_chunk_merge_prefers_rows_far_from_chunk_edges():
 ])
 def test_safe_names(name, expected):
     assert safe_name(name) == expected
+
+
+def test_rate_stores_the_rating_with_features_and_counts_it(run):
+    result, _ = run
+    generator = KickClipGenerator(result.config)
+    counts = generator.rate(result.run_dir, 1, 1.0)
+    assert counts["ratings"] == 1
+    counts = generator.rate(result.run_dir, 1, 0.0)  # re-rating replaces
+    assert counts["ratings"] == 1
+    assert generator.ratings(result.run_dir) == {1: 0.0}
+    with pytest.raises(InputError, match="no clip 99"):
+        generator.rate(result.run_dir, 99, 1.0)
+    with pytest.raises(InputError, match="between 0"):
+        generator.rate(result.run_dir, 1, 3.0)
+    status = generator.model_status()
+    assert status["ratings"] == 1 and status["audio_trained_at"]
+    assert set(status["video_importances"]) >= {"motion_mean", "edge_density_mean"}
+
+
+def test_recut_changes_bounds_and_rewrites_the_json(run, ffmpeg):
+    result, _ = run
+    generator = KickClipGenerator(result.config)
+    h = generator.recut(result.run_dir, 2, 20.0, 31.5)
+    assert (h.start, h.end) == (20.0, 31.5)
+    assert media.probe_media(ffmpeg, h.clip_path).duration_s == pytest.approx(11.5, abs=0.5)
+    data = generator.load_run(result.run_dir)
+    assert data["highlights"][1]["clip_path"] == h.clip_path
+    assert len(list(Path(result.run_dir).glob("clip_02_*.mp4"))) == 1
+    assert generator.list_runs(result.config)[0]["run_dir"] == result.run_dir

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -34,17 +33,24 @@ import numpy as np
 
 import media
 import scoring
-from audio_analyzer import AUDIO_FEATURES, extract_audio_features
+from audio_analyzer import AUDIO_FEATURES
 from config import VERSION, Config
 from errors import Cancelled, InputError, KickClipError, MediaError
 from highlight_model import MLHighlightModel
-from video_analyzer import VIDEO_FEATURES, extract_video_features
+from stream_processor import (
+    FEATURES_NAME,
+    Chunk,
+    ChunkFeatures,
+    StreamFeatures,
+    StreamProcessor,
+    plan_chunks,
+)
+from video_analyzer import VIDEO_FEATURES
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 JSON_NAME = "highlights.json"
-FEATURES_NAME = "features.npz"
 SAMPLES_PER_RUN = 60  # random windows stored per modality and run, besides the highlights
 
 
@@ -117,148 +123,6 @@ def safe_name(text: str, max_len: int = 60) -> str:
     if not cleaned or cleaned.upper().split("_")[0] in _WINDOWS_RESERVED:
         cleaned = f"stream_{cleaned}" if cleaned else "stream"
     return cleaned
-
-
-# --- chunks -----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Chunk:
-    index: int
-    start_s: float
-    duration_s: float
-
-    @property
-    def end_s(self) -> float:
-        return self.start_s + self.duration_s
-
-
-def plan_chunks(duration_s: float, config: Config) -> list[Chunk]:
-    """Overlapping chunks covering [0, duration_s). Starts fall on the window grid so every
-    chunk's windows line up with the stream's."""
-    if duration_s <= 0:
-        return []
-    w = config.window_s
-    step = max(w, math.floor(config.chunk_step_s / w) * w)
-    chunks, start = [], 0.0
-    while True:
-        length = min(config.chunk_duration_s, duration_s - start)
-        chunks.append(Chunk(len(chunks), round(start, 6), round(length, 6)))
-        if start + length >= duration_s - 1e-6:
-            return chunks
-        start += step
-
-
-@dataclass(frozen=True)
-class ChunkFeatures:
-    """Feature rows of one chunk; row i is stream window `first_window + i`."""
-
-    chunk: Chunk
-    first_window: int
-    audio: np.ndarray | None  # float32 (n, len(AUDIO_FEATURES))
-    video: np.ndarray | None  # float32 (n, len(VIDEO_FEATURES))
-
-
-def analysis_frame_size(info: media.MediaInfo, width_px: int) -> tuple[int, int]:
-    if not info.width or not info.height:
-        return width_px, max(2, round(width_px * 9 / 16 / 2) * 2)
-    return width_px, max(2, round(width_px * info.height / info.width / 2) * 2)
-
-
-def analyze_chunk(ffmpeg: str, url: str, info: media.MediaInfo, chunk: Chunk, config: Config,
-                  cancel: threading.Event | None = None) -> ChunkFeatures:
-    """Decode one chunk through ffmpeg pipes and compute its feature rows."""
-    width, height = analysis_frame_size(info, config.analysis_width_px)
-    video_fps = (info.fps or 30.0) / config.frame_skip
-    req = media.ChunkRequest(url, chunk.start_s, chunk.duration_s, config.sample_rate_hz,
-                             info.has_audio, info.has_video, video_fps, width, height)
-    samples, frames = media.stream_chunk(ffmpeg, req, config.ffmpeg_timeout_s, cancel)
-    audio = video = None
-    if info.has_audio:
-        audio = extract_audio_features(samples, config.sample_rate_hz, config.window_s)
-    if info.has_video:
-        video = extract_video_features(frames, video_fps, config.window_s, chunk.duration_s)
-    n = min(len(m) for m in (audio, video) if m is not None)
-    if n == 0:
-        raise MediaError(f"nothing decoded between {chunk.start_s:.0f} s and {chunk.end_s:.0f} s")
-    first = int(round(chunk.start_s / config.window_s))
-    return ChunkFeatures(chunk, first, None if audio is None else audio[:n],
-                         None if video is None else video[:n])
-
-
-class StreamProcessor:
-    """Probes a source, plans its chunks and decodes them one at a time."""
-
-    def __init__(self, config: Config):
-        self.config = config
-        self._ffmpeg: str | None = None
-
-    @property
-    def ffmpeg(self) -> str:
-        if self._ffmpeg is None:
-            self._ffmpeg = media.find_ffmpeg(self.config.ffmpeg_binary)
-        return self._ffmpeg
-
-    def probe(self, url: str) -> media.MediaInfo:
-        return media.probe_media(self.ffmpeg, url, timeout_s=self.config.request_timeout_s * 2)
-
-    def analyze(self, url: str, info: media.MediaInfo, chunk: Chunk,
-                cancel: threading.Event | None = None) -> ChunkFeatures:
-        return analyze_chunk(self.ffmpeg, url, info, chunk, self.config, cancel)
-
-
-# --- the stream's feature matrix ---------------------------------------------------------------
-
-@dataclass
-class StreamFeatures:
-    """All windows of a stream on one grid. Rows that no chunk delivered are invalid."""
-
-    window_s: float
-    duration_s: float
-    audio: np.ndarray | None  # float32 (n_windows, len(AUDIO_FEATURES))
-    video: np.ndarray | None  # float32 (n_windows, len(VIDEO_FEATURES))
-    valid: np.ndarray  # bool (n_windows,)
-
-    @classmethod
-    def empty(cls, duration_s: float, window_s: float, has_audio: bool, has_video: bool
-              ) -> StreamFeatures:
-        n = max(1, int(math.ceil(duration_s / window_s - 1e-9)))
-        return cls(window_s, duration_s,
-                   np.zeros((n, len(AUDIO_FEATURES)), np.float32) if has_audio else None,
-                   np.zeros((n, len(VIDEO_FEATURES)), np.float32) if has_video else None,
-                   np.zeros(n, bool))
-
-    def merge(self, part: ChunkFeatures, edge_distance: np.ndarray) -> None:
-        """Take `part`'s rows where they sit farther from their chunk's edges than what is
-        already there (`edge_distance` (n_windows,) float64 is updated in place)."""
-        n_part = len(part.audio if part.audio is not None else part.video)
-        rows = np.arange(n_part)
-        target = part.first_window + rows
-        keep = target < len(self.valid)
-        rows, target = rows[keep], target[keep]
-        dist = np.minimum(rows + 0.5, n_part - rows - 0.5)
-        better = dist > edge_distance[target]
-        rows, target = rows[better], target[better]
-        if self.audio is not None and part.audio is not None:
-            self.audio[target] = part.audio[rows]
-        if self.video is not None and part.video is not None:
-            self.video[target] = part.video[rows]
-        edge_distance[target] = dist[better]
-        self.valid[target] = True
-
-    def save(self, path: Path) -> None:
-        arrays = {"valid": self.valid, "meta": np.array([self.window_s, self.duration_s])}
-        if self.audio is not None:
-            arrays["audio"] = self.audio
-        if self.video is not None:
-            arrays["video"] = self.video
-        np.savez_compressed(path, **arrays)
-
-    @classmethod
-    def load(cls, path: Path) -> StreamFeatures:
-        with np.load(path) as data:
-            window_s, duration_s = (float(v) for v in data["meta"])
-            return cls(window_s, duration_s, data["audio"] if "audio" in data else None,
-                       data["video"] if "video" in data else None, data["valid"])
 
 
 # --- results ----------------------------------------------------------------------------------
@@ -738,5 +602,6 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["KickClipGenerator", "RunResult", "Highlight", "KickClipError", "plan_chunks",
-           "resolve_source", "safe_name", "StreamFeatures", "write_json"]
+__all__ = ["KickClipGenerator", "RunResult", "Highlight", "KickClipError", "Chunk",
+           "ChunkFeatures", "plan_chunks", "resolve_source", "safe_name", "StreamFeatures",
+           "write_json"]

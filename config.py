@@ -62,6 +62,9 @@ class Config:
     analysis_width_px: int = _opt(160, "frames are scaled to this width (inside ffmpeg)")
     sample_rate_hz: int = _opt(22050, "audio is analysed as mono at this rate")
     live_window_s: float = _opt(300.0, "how much of a live stream to analyse")
+    workers: int = _opt(0, "chunks decoded at once (0: one per CPU core)")
+    use_cache: bool = _opt(True, "reuse stored chunk features (re-runs, resuming)")
+    chunk_attempts: int = _opt(2, "tries per chunk before it is skipped")
 
     # Scoring
     audio_weight: float = _opt(0.5, "share of the audio score in the combined score")
@@ -117,6 +120,8 @@ class Config:
         _check(1 <= self.frame_skip <= 120, "frame_skip must be between 1 and 120")
         _check(32 <= self.analysis_width_px <= 1920, "analysis_width_px must be 32..1920")
         _check(8000 <= self.sample_rate_hz <= 48000, "sample_rate_hz must be 8000..48000")
+        _check(0 <= self.workers <= 64, "workers must be between 0 (auto) and 64")
+        _check(1 <= self.chunk_attempts <= 5, "chunk_attempts must be between 1 and 5")
         _check(self.live_window_s >= 10, "live_window_s must be at least 10 seconds")
         _check(self.audio_weight >= 0 and self.video_weight >= 0,
                "audio_weight and video_weight must not be negative")

@@ -15,15 +15,18 @@ a `(fraction, message)` callback and a `threading.Event` cancels.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 import unicodedata
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +39,7 @@ import scoring
 from audio_analyzer import AUDIO_FEATURES
 from config import VERSION, Config
 from errors import Cancelled, InputError, KickClipError, MediaError
+from feature_cache import FeatureCache, cache_key
 from highlight_model import MLHighlightModel
 from stream_processor import (
     FEATURES_NAME,
@@ -71,6 +75,7 @@ class Source:
     title: str
     kick: dict[str, Any] | None = None
     is_live: bool = False
+    identity: str = ""  # what makes two runs "the same stream" for the feature cache
 
 
 def resolve_source(source: str, config: Config) -> Source:
@@ -84,12 +89,13 @@ def resolve_source(source: str, config: Config) -> Source:
         resolved = kick_api.KickAPI(config).resolve(text)
         name = "_".join(p for p in (resolved.channel, resolved.title) if p) or resolved.kind
         return Source(text, resolved.analysis_url, resolved.cut_url, safe_name(name),
-                      resolved.title or text, kick=resolved.to_dict(), is_live=resolved.is_live)
+                      resolved.title or text, kick=resolved.to_dict(), is_live=resolved.is_live,
+                      identity=f"kick:{resolved.kind}:{resolved.id or resolved.channel}")
     if re.match(r"^https?://", text, re.I):
         stem = Path(text.split("?")[0].rstrip("/")).stem
         if stem in ("master", "playlist", "index", ""):
             stem = Path(text.split("?")[0].rstrip("/")).parent.name or "stream"
-        return Source(text, text, text, safe_name(stem), text)
+        return Source(text, text, text, safe_name(stem), text, identity=text.split("?")[0])
     if re.match(r"^[a-z][a-z0-9+.-]*://", text, re.I):
         raise InputError(f"{text}: only http(s) URLs, Kick links and local files are supported")
     path = Path(text).expanduser()
@@ -102,7 +108,9 @@ def resolve_source(source: str, config: Config) -> Source:
     if path.stat().st_size == 0:
         raise InputError(f"{text} is empty (0 bytes) - give a video or audio recording")
     resolved_path = str(path.resolve())
-    return Source(resolved_path, resolved_path, resolved_path, safe_name(path.stem), path.name)
+    stat = path.stat()
+    return Source(resolved_path, resolved_path, resolved_path, safe_name(path.stem), path.name,
+                  identity=f"file:{resolved_path}:{stat.st_size}:{stat.st_mtime_ns}")
 
 
 def _is_kick_url(text: str) -> bool:
@@ -243,8 +251,9 @@ class KickClipGenerator:
         timings["probe"] = time.perf_counter() - t0
 
         t1 = time.perf_counter()
-        features, skipped = self.extract_features(processor, src.analysis_url, info, config,
-                                                  progress, cancel)
+        features, skipped, cache_notes = self.extract_features(processor, src, info, config,
+                                                               progress, cancel)
+        notes += cache_notes
         timings["analysis"] = time.perf_counter() - t1
 
         t2 = time.perf_counter()
@@ -281,33 +290,82 @@ class KickClipGenerator:
 
     # Steps ------------------------------------------------------------------------------------
 
-    def extract_features(self, processor: StreamProcessor, url: str, info: media.MediaInfo,
+    def extract_features(self, processor: StreamProcessor, src: Source, info: media.MediaInfo,
                          config: Config, progress: Progress, cancel: threading.Event
-                         ) -> tuple[StreamFeatures, list[dict[str, Any]]]:
-        """Walk the stream chunk by chunk. A failed chunk is recorded and skipped."""
+                         ) -> tuple[StreamFeatures, list[dict[str, Any]], list[str]]:
+        """Walk the stream chunk by chunk, `workers` chunks at a time, reusing cached chunks.
+        A chunk that fails `chunk_attempts` times is recorded and skipped."""
         duration = float(info.duration_s or 0.0)
         chunks = plan_chunks(duration, config)
         features = StreamFeatures.empty(duration, config.window_s, info.has_audio,
                                         info.has_video)
         edge = np.full(len(features.valid), -1.0)
-        skipped: list[dict[str, Any]] = []
-        for i, chunk in enumerate(chunks):
-            if cancel.is_set():
-                raise Cancelled("cancelled")
-            progress(0.02 + 0.83 * i / len(chunks),
-                     f"chunk {i + 1}/{len(chunks)} ({_hms(chunk.start_s)})")
-            try:
-                part = processor.analyze(url, info, chunk, cancel)
-            except MediaError as err:
-                logger.warning("chunk %d (%.0f-%.0f s) skipped: %s", i + 1, chunk.start_s,
-                               chunk.end_s, err)
-                skipped.append({"start": chunk.start_s, "end": chunk.end_s, "reason": str(err)})
-                continue
+        cache = key = None
+        done: dict[int, ChunkFeatures] = {}
+        notes: list[str] = []
+        if config.use_cache and src.identity and not src.is_live:
+            cache = FeatureCache(config.models_dir)
+            key = cache_key(src.identity, config, info.has_audio, info.has_video)
+            done = {i: p for i, p in cache.load(key).items() if i < len(chunks)}
+            if done:
+                verb = "reused" if len(done) == len(chunks) else "resumed"
+                notes.append(f"{verb}: {len(done)} of {len(chunks)} chunks from the feature "
+                             "cache (--no-cache analyses everything again)")
+                logger.info(notes[-1])
+        for part in done.values():
             features.merge(part, edge)
+        todo = [c for c in chunks if c.index not in done]
+        skipped: list[dict[str, Any]] = []
+        workers = min(config.workers or os.cpu_count() or 1, max(len(todo), 1))
+        finished = len(done)
+
+        def task(chunk: Chunk) -> ChunkFeatures:
+            for attempt in range(1, config.chunk_attempts + 1):
+                try:
+                    return processor.analyze(src.analysis_url, info, chunk, cancel)
+                except MediaError as err:
+                    if attempt == config.chunk_attempts or cancel.is_set():
+                        raise
+                    logger.warning("chunk %d failed (%s); trying again", chunk.index + 1, err)
+            raise AssertionError("unreachable")
+
+        progress(0.02, f"chunk {finished + 1}/{len(chunks)}")
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="chunk")
+        try:
+            queue = iter(todo)
+            running = {pool.submit(task, c): c for c in itertools.islice(queue, workers + 1)}
+            while running:
+                ready, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in ready:
+                    chunk = running.pop(future)
+                    try:
+                        part = future.result()
+                    except MediaError as err:
+                        logger.warning("chunk %d (%.0f-%.0f s) skipped: %s", chunk.index + 1,
+                                       chunk.start_s, chunk.end_s, err)
+                        skipped.append({"start": chunk.start_s, "end": chunk.end_s,
+                                        "reason": str(err)})
+                    else:
+                        features.merge(part, edge)
+                        if cache is not None:
+                            cache.store(key, part)
+                    finished += 1
+                    progress(0.02 + 0.83 * finished / len(chunks),
+                             f"chunk {min(finished + 1, len(chunks))}/{len(chunks)}")
+                    for nxt in itertools.islice(queue, 1):
+                        running[pool.submit(task, nxt)] = nxt
+                if cancel.is_set():
+                    raise Cancelled("cancelled")
+        finally:
+            cancel_pending = sys.exc_info()[0] is not None
+            if cancel_pending:
+                cancel.set()  # stops ffmpeg in the other workers at once
+            pool.shutdown(wait=True, cancel_futures=True)
+        skipped.sort(key=lambda s: s["start"])
         if not features.valid.any():
             reason = skipped[0]["reason"] if skipped else "nothing decoded"
             raise MediaError(f"could not analyse any part of the stream: {reason}")
-        return features, skipped
+        return features, skipped, notes
 
     def score(self, features: StreamFeatures, config: Config) -> Scores:
         """Per-window heuristic scores on per-stream z-scores, blended with the model."""

@@ -33,6 +33,7 @@ OPTIONS = {
     "--video-weight": ("video_weight", float),
     "--output-dir": ("output_dir", Path),
     "--models-dir": ("models_dir", Path),
+    "--workers": ("workers", int),
 }
 
 
@@ -56,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="analysis and highlights.json only, no clip files")
     parser.add_argument("--fast", dest="fast_cut", action="store_true", default=None,
                         help=field_help("fast_cut"))
+    parser.add_argument("--no-cache", dest="use_cache", action="store_false", default=None,
+                        help="analyse every chunk again instead of reusing stored features")
     parser.add_argument("--json", action="store_true", help="print the result JSON to stdout")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table")
@@ -160,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: give a SOURCE (file, URL or Kick link) or --demo", file=sys.stderr)
         return 2
     overrides = {name: getattr(args, name) for name, _ in OPTIONS.values()}
-    overrides.update(make_clips=args.make_clips, fast_cut=args.fast_cut)
+    overrides.update(make_clips=args.make_clips, fast_cut=args.fast_cut,
+                     use_cache=args.use_cache)
     progress = None
     cancel = threading.Event()
     try:

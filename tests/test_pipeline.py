@@ -230,3 +230,39 @@ def test_recut_changes_bounds_and_rewrites_the_json(run, ffmpeg):
     assert data["highlights"][1]["clip_path"] == h.clip_path
     assert len(list(Path(result.run_dir).glob("clip_02_*.mp4"))) == 1
     assert generator.list_runs(result.config)[0]["run_dir"] == result.run_dir
+
+
+def test_rerun_reuses_cached_features_and_gives_the_same_result(sample_stream, config):
+    config = config.replace(make_clips=False)
+    generator = KickClipGenerator(config)
+    first = generator.run(str(sample_stream), config)
+    second = generator.run(str(sample_stream), config.replace(top_n=3, min_gap_s=20))
+    n = len(plan_chunks(SAMPLE_DURATION_S, config))
+    assert any(note.startswith(f"reused: {n} of {n} chunks") for note in second.notes)
+    assert second.timings_s["analysis"] < 0.5
+    assert second.highlights[0].start == first.highlights[0].start
+    third = generator.run(str(sample_stream), config.replace(use_cache=False))
+    assert not any("chunks from the feature cache" in n for n in third.notes)
+
+
+def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(sample_stream, tmp_path):
+    base = Config(output_dir=tmp_path / "a", models_dir=tmp_path / "ma", make_clips=False)
+    clean = KickClipGenerator(base).run(str(sample_stream), base).to_dict()
+
+    config = base.replace(output_dir=tmp_path / "b", models_dir=tmp_path / "mb")
+    cancel = threading.Event()
+
+    def stop_half_way(fraction, message):
+        if fraction >= 0.45 and fraction < 0.86:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        KickClipGenerator(config).run(str(sample_stream), config, stop_half_way, cancel)
+    resumed = KickClipGenerator(config).run(str(sample_stream), config)
+    note = next(n for n in resumed.notes if n.startswith("resumed: "))
+    done = int(note.split()[1])
+    assert 0 < done < len(plan_chunks(SAMPLE_DURATION_S, config))
+    again = resumed.to_dict()
+    for key in ("highlights", "audio_highlights", "video_highlights"):
+        assert [(h["start"], h["end"], h["score"]) for h in again[key]] == \
+            [(h["start"], h["end"], h["score"]) for h in clean[key]]

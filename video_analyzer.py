@@ -27,27 +27,25 @@ def frame_signals(frames: np.ndarray) -> dict[str, np.ndarray]:
 
     motion is the mean absolute grey difference to the previous frame (0..1, NaN for the
     first frame), cut is 1 where the grey histogram changed by more than SCENE_CUT_DISTANCE.
+    One frame at a time through OpenCV: no stream-sized temporaries, and the GIL is released.
     """
     n = len(frames)
-    gray = np.empty(frames.shape[:3], np.uint8)
-    edges = np.empty(n)
-    hists = np.empty((n, HIST_BINS))
+    out = {name: np.zeros(n) for name in ("motion", "edges", "color_var", "brightness", "cut")}
+    out["motion"][0:1] = np.nan
+    prev_gray = prev_hist = None
     for i, frame in enumerate(frames):
-        gray[i] = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        edges[i] = np.count_nonzero(cv2.Canny(gray[i], CANNY_LOW, CANNY_HIGH)) / gray[i].size
-        h = cv2.calcHist([gray[i]], [0], None, [HIST_BINS], [0, 256]).ravel()
-        hists[i] = h / max(h.sum(), 1.0)
-    motion = np.full(n, np.nan)
-    cut = np.zeros(n)
-    if n > 1:
-        g = gray.astype(np.int16)
-        motion[1:] = np.abs(g[1:] - g[:-1]).mean(axis=(1, 2)) / 255.0
-        cut[1:] = 0.5 * np.abs(hists[1:] - hists[:-1]).sum(axis=1) > SCENE_CUT_DISTANCE
-    flat = frames.reshape(n, -1, 3).astype(np.float32) / 255.0
-    color_var = flat.var(axis=1).mean(axis=1)
-    brightness = gray.reshape(n, -1).mean(axis=1) / 255.0
-    return {"motion": motion, "edges": edges, "color_var": color_var,
-            "brightness": brightness, "cut": cut}
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        out["edges"][i] = np.count_nonzero(cv2.Canny(gray, CANNY_LOW, CANNY_HIGH)) / gray.size
+        hist = cv2.calcHist([gray], [0], None, [HIST_BINS], [0, 256]).ravel()
+        hist /= max(float(hist.sum()), 1.0)
+        _, std = cv2.meanStdDev(frame)
+        out["color_var"][i] = float(np.mean(std.ravel() ** 2)) / (255.0 * 255.0)
+        out["brightness"][i] = cv2.mean(gray)[0] / 255.0
+        if prev_gray is not None:
+            out["motion"][i] = cv2.mean(cv2.absdiff(gray, prev_gray))[0] / 255.0
+            out["cut"][i] = 0.5 * float(np.abs(hist - prev_hist).sum()) > SCENE_CUT_DISTANCE
+        prev_gray, prev_hist = gray, hist
+    return out
 
 
 def extract_video_features(frames: np.ndarray, fps: float, window_s: float,

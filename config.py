@@ -65,6 +65,7 @@ class Config:
     workers: int = _opt(0, "chunks decoded at once (0: one per CPU core)")
     use_cache: bool = _opt(True, "reuse stored chunk features (re-runs, resuming)")
     chunk_attempts: int = _opt(2, "tries per chunk before it is skipped")
+    dask_scheduler: str = _opt("", "send chunk tasks to this dask.distributed scheduler")
 
     # Scoring
     audio_weight: float = _opt(0.5, "share of the audio score in the combined score")

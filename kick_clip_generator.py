@@ -47,6 +47,7 @@ from stream_processor import (
     ChunkFeatures,
     StreamFeatures,
     StreamProcessor,
+    analyze_chunk_with_retry,
     plan_chunks,
 )
 from video_analyzer import VIDEO_FEATURES
@@ -319,21 +320,18 @@ class KickClipGenerator:
         workers = min(config.workers or os.cpu_count() or 1, max(len(todo), 1))
         finished = len(done)
 
-        def task(chunk: Chunk) -> ChunkFeatures:
-            for attempt in range(1, config.chunk_attempts + 1):
-                try:
-                    return processor.analyze(src.analysis_url, info, chunk, cancel)
-                except MediaError as err:
-                    if attempt == config.chunk_attempts or cancel.is_set():
-                        raise
-                    logger.warning("chunk %d failed (%s); trying again", chunk.index + 1, err)
-            raise AssertionError("unreachable")
-
         progress(0.02, f"chunk {finished + 1}/{len(chunks)}")
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="chunk")
+        pool, workers, close = _executor(config, workers)
+
+        def submit(chunk: Chunk):
+            if config.dask_scheduler:  # runs elsewhere: its own ffmpeg, no shared Event
+                return pool.submit(analyze_chunk_with_retry, src.analysis_url, info, chunk,
+                                   config)
+            return pool.submit(processor.analyze, src.analysis_url, info, chunk, cancel)
+
         try:
             queue = iter(todo)
-            running = {pool.submit(task, c): c for c in itertools.islice(queue, workers + 1)}
+            running = {submit(c): c for c in itertools.islice(queue, workers + 1)}
             while running:
                 ready, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in ready:
@@ -353,14 +351,14 @@ class KickClipGenerator:
                     progress(0.02 + 0.83 * finished / len(chunks),
                              f"chunk {min(finished + 1, len(chunks))}/{len(chunks)}")
                     for nxt in itertools.islice(queue, 1):
-                        running[pool.submit(task, nxt)] = nxt
+                        running[submit(nxt)] = nxt
                 if cancel.is_set():
                     raise Cancelled("cancelled")
         finally:
             cancel_pending = sys.exc_info()[0] is not None
             if cancel_pending:
                 cancel.set()  # stops ffmpeg in the other workers at once
-            pool.shutdown(wait=True, cancel_futures=True)
+            close()
         skipped.sort(key=lambda s: s["start"])
         if not features.valid.any():
             reason = skipped[0]["reason"] if skipped else "nothing decoded"
@@ -632,6 +630,31 @@ class KickClipGenerator:
             raise InputError(f"cannot write to {base}: {err.strerror} - "
                              "choose another --output-dir") from err
         return run_dir
+
+
+def _executor(config: Config, workers: int) -> tuple[Any, int, Callable[[], None]]:
+    """(executor, how many tasks to keep running, close) for the chunk tasks: a local thread
+    pool, or a dask.distributed cluster when `dask_scheduler` is set."""
+    if not config.dask_scheduler:
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="chunk")
+        return pool, workers, lambda: pool.shutdown(wait=True, cancel_futures=True)
+    try:
+        from distributed import Client
+    except ImportError as err:
+        raise InputError("--dask-scheduler needs dask.distributed - "
+                         "pip install -r requirements-dask.txt") from err
+    try:
+        client = Client(config.dask_scheduler, timeout=config.request_timeout_s)
+    except (OSError, TimeoutError) as err:
+        raise KickClipError(f"cannot reach the Dask scheduler at {config.dask_scheduler}: "
+                            f"{err} - check the address and that the scheduler runs") from err
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    logger.info("sending chunks to %s (%d workers)", config.dask_scheduler, n_workers)
+
+    def close() -> None:
+        client.close()
+
+    return client.get_executor(pure=False), 2 * n_workers, close
 
 
 def _find_rank(data: dict[str, Any], rank: int) -> dict[str, Any]:

@@ -34,6 +34,7 @@ OPTIONS = {
     "--output-dir": ("output_dir", Path),
     "--models-dir": ("models_dir", Path),
     "--workers": ("workers", int),
+    "--dask-scheduler": ("dask_scheduler", str),
 }
 
 

@@ -7,6 +7,7 @@ local thread pool or on a Dask worker.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from audio_analyzer import AUDIO_FEATURES, extract_audio_features
 from config import Config
 from errors import MediaError
 from video_analyzer import VIDEO_FEATURES, extract_video_features
+
+logger = logging.getLogger(__name__)
 
 FEATURES_NAME = "features.npz"
 
@@ -88,6 +91,22 @@ def analyze_chunk(ffmpeg: str, url: str, info: media.MediaInfo, chunk: Chunk, co
                          None if video is None else video[:n])
 
 
+def analyze_chunk_with_retry(url: str, info: media.MediaInfo, chunk: Chunk, config: Config,
+                             cancel: threading.Event | None = None, ffmpeg: str | None = None
+                             ) -> ChunkFeatures:
+    """`analyze_chunk`, tried `config.chunk_attempts` times. Resolves ffmpeg itself when not
+    given, so it can run on a Dask worker with its own binary."""
+    ffmpeg = ffmpeg or media.find_ffmpeg(config.ffmpeg_binary)
+    for attempt in range(1, config.chunk_attempts + 1):
+        try:
+            return analyze_chunk(ffmpeg, url, info, chunk, config, cancel)
+        except MediaError as err:
+            if attempt == config.chunk_attempts or (cancel is not None and cancel.is_set()):
+                raise
+            logger.warning("chunk %d failed (%s); trying again", chunk.index + 1, err)
+    raise AssertionError("unreachable")
+
+
 class StreamProcessor:
     """Probes a source, plans its chunks and decodes them one at a time."""
 
@@ -106,7 +125,7 @@ class StreamProcessor:
 
     def analyze(self, url: str, info: media.MediaInfo, chunk: Chunk,
                 cancel: threading.Event | None = None) -> ChunkFeatures:
-        return analyze_chunk(self.ffmpeg, url, info, chunk, self.config, cancel)
+        return analyze_chunk_with_retry(url, info, chunk, self.config, cancel, self.ffmpeg)
 
 
 # --- the stream's feature matrix ---------------------------------------------------------------

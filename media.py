@@ -86,6 +86,7 @@ class MediaInfo:
 
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
 _VIDEO = re.compile(r"Stream #\S+.*?: Video: .*?(\d{2,5})x(\d{2,5})")
+_STILL = re.compile(r": Video: (png|mjpeg|bmp|webp|tiff|jpeg2000|gif)\b")
 _FPS = re.compile(r"(\d+(?:\.\d+)?) (?:fps|tbr)")
 
 
@@ -125,9 +126,12 @@ def probe_media(ffmpeg: str, source: str, timeout_s: float = PROBE_TIMEOUT_S) ->
     info = parse_probe_output(source, stderr)
     if not (info.has_video or info.has_audio):
         reason = last_error_line(stderr) or "no audio or video stream"
-        raise InputError(f"cannot read {source}: {reason} - give a video or audio file or URL")
-    if info.has_video and info.duration_s is not None and info.fps == 0 and info.duration_s < 0.1:
-        raise InputError(f"{source} is a still image - give a video or audio file or URL")
+        hint = ("paste a direct .m3u8/.mp4 link or a Kick link (other sites' pages are not "
+                "supported)" if is_remote(source) else "give a video or audio recording")
+        raise InputError(f"cannot read {source}: {reason} - {hint}")
+    if (info.has_video and not info.has_audio and _STILL.search(stderr)
+            and (info.duration_s or 0.0) < 1.0):
+        raise InputError(f"{source} is a still image - give a video or audio recording")
     return info
 
 

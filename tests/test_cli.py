@@ -84,3 +84,33 @@ def test_demo_runs_offline_and_finds_its_planted_events(capsys, tmp_path):
         assert Path(h["clip_path"]).exists() and Path(h["thumbnail_path"]).exists()
     assert (tmp_path / "output_clips" / "demo_source.mp4").exists()
     assert list((tmp_path / "logs").glob("*.log"))
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_a_still_image_is_refused(suffix, tmp_path, capsys, ffmpeg):
+    import media
+
+    image = tmp_path / f"picture{suffix}"
+    media.run_ffmpeg([ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=s=64x48",
+                      "-frames:v", "1", str(image)])
+    assert main.main([str(image)]) == 2
+    assert "still image" in capsys.readouterr().err
+
+
+def test_a_web_page_url_says_what_to_paste_instead(http_root, capsys):
+    assert main.main([f"{http_root}/not-a-video.html"]) == 2
+    assert "direct .m3u8/.mp4 link" in capsys.readouterr().err
+
+
+def test_video_only_file_works_with_an_empty_audio_list(tmp_path, capsys, ffmpeg):
+    import demo_media
+
+    path = demo_media.make_stream(tmp_path / "silent.mp4", 60, [
+        demo_media.PlantedEvent(30, 38, "video")], audio=False, width=160, height=90,
+        ffmpeg=ffmpeg)
+    assert main.main([str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["audio_highlights"] == [] and data["video_highlights"]
+    assert any("no audio" in n for n in data["notes"])
+    first = data["highlights"][0]
+    assert first["start"] <= 30 <= first["end"] and Path(first["clip_path"]).exists()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+import storage
 from audio_analyzer import AUDIO_FEATURES
 from config import VERSION, Config
 from stream_processor import Chunk, ChunkFeatures
@@ -55,12 +56,10 @@ def cache_key(identity: str, config: Config, has_audio: bool, has_video: bool) -
 class FeatureCache:
     def __init__(self, models_dir: Path):
         self.path = Path(models_dir) / DB_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
-            db.executescript(_SCHEMA)
+        storage.prepare(self.path, _SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+        return storage.connect(self.path)
 
     def load(self, key: str) -> dict[int, ChunkFeatures]:
         """Every stored chunk of `key`, by chunk index."""

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+import storage
+
 logger = logging.getLogger(__name__)
 
 DB_NAME = "samples.sqlite3"
@@ -60,12 +62,10 @@ class SampleStore:
 
     def __init__(self, path: Path):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
-            db.executescript(_SCHEMA)
+        storage.prepare(path, _SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+        return storage.connect(self.path)
 
     def add(self, modality: str, source: str, channel: str | None, times_s: np.ndarray,
             features: np.ndarray, heuristic: np.ndarray) -> int:
@@ -172,8 +172,7 @@ class MLHighlightModel:
             data = joblib.load(path)
             return _Fitted(data["pipeline"], tuple(data["feature_names"]))
         except Exception as err:  # noqa: BLE001 - any unreadable model is set aside, not fatal
-            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-            path.replace(aside)
+            aside = storage.set_aside(path)
             logger.warning("model %s unreadable (%s); moved to %s, using the heuristic",
                            path.name, err, aside.name)
             return None

@@ -86,6 +86,10 @@ class MediaInfo:
 
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
 _VIDEO = re.compile(r"Stream #\S+.*?: Video: .*?(\d{2,5})x(\d{2,5})")
+_GENERIC = re.compile(r"^Error opening input|^Error opening input files|Invalid data found when "
+                      r"processing input$|^Exiting normally|^Conversion failed")
+_CAUSE = re.compile(r"not on whitelist|No such file|Connection refused|Server returned|timed out|"
+                    r"Permission denied|File too large|No space left", re.I)
 _STILL = re.compile(r": Video: (png|mjpeg|bmp|webp|tiff|jpeg2000|gif)\b")
 _FPS = re.compile(r"(\d+(?:\.\d+)?) (?:fps|tbr)")
 
@@ -136,12 +140,13 @@ def probe_media(ffmpeg: str, source: str, timeout_s: float = PROBE_TIMEOUT_S) ->
 
 
 def last_error_line(stderr: str) -> str:
-    """The last line of ffmpeg output that says something (not progress or banners)."""
-    for line in reversed(stderr.strip().splitlines()):
-        line = line.strip()
-        if line and not _NOISE.match(line):
-            return line[:300]
-    return ""
+    """The last line of ffmpeg output that says something: not progress or banners, and not
+    the generic summary ffmpeg prints after the specific reason."""
+    lines = [ln.strip() for ln in stderr.strip().splitlines()]
+    lines = [ln for ln in lines if ln and not _NOISE.match(ln)]
+    specific = [ln for ln in lines if not _GENERIC.search(ln)]
+    causes = [ln for ln in specific if _CAUSE.search(ln)]
+    return (causes or specific or lines or [""])[-1][:300]
 
 
 # --- chunk extraction -------------------------------------------------------------------------

@@ -1,0 +1,38 @@
+"""SQLite files the project keeps under `models/`: opened with their schema, set aside when
+unreadable so a damaged file never stops a run."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from contextlib import closing
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, timeout=30)
+
+
+def prepare(path: Path, schema: str) -> None:
+    """Create `path` with `schema` if needed. A file that is not a usable SQLite database is
+    moved to `<name>.corrupt-<time>` (logged) and a fresh one is made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with closing(connect(path)) as db, db:
+            db.executescript(schema)
+            db.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.DatabaseError as err:
+        aside = set_aside(path)
+        logger.warning("%s unreadable (%s); moved to %s and started afresh", path.name, err,
+                       aside.name)
+        with closing(connect(path)) as db, db:
+            db.executescript(schema)
+
+
+def set_aside(path: Path) -> Path:
+    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+    path.replace(aside)
+    return aside

@@ -1,0 +1,74 @@
+"""Damaged files, hostile playlists and full disks: the run goes on or fails cleanly."""
+
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import media
+from config import Config
+from errors import InputError
+from kick_clip_generator import KickClipGenerator
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_corrupt_model_and_databases_are_set_aside_and_the_run_goes_on(sample_stream, tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "audio_model.joblib").write_bytes(b"\x80\x04 definitely not a model")
+    (models / "samples.sqlite3").write_bytes(b"garbage " * 100)
+    (models / "feature_cache.sqlite3").write_bytes(b"more garbage " * 100)
+    config = Config(output_dir=tmp_path / "out", models_dir=models, make_clips=False)
+    result = KickClipGenerator(config).run(str(sample_stream), config)
+    assert result.highlights and result.model["samples"] > 0
+    names = sorted(p.name for p in models.iterdir())
+    for original in ("audio_model.joblib", "samples.sqlite3", "feature_cache.sqlite3"):
+        assert any(n.startswith(f"{original}.corrupt-") for n in names), names
+        assert original in names  # rebuilt by this run
+    assert any(n.startswith("ranked by the heuristic") for n in result.notes)
+
+
+def test_a_playlist_pointing_at_local_files_is_refused(http_root, media_dir, hls_stream,
+                                                       ffmpeg):
+    """A remote playlist naming a local file (here a real, playable segment) is not followed:
+    ffmpeg reads remote sources with an http/https/tcp/tls/crypto protocol whitelist."""
+    local_segment = sorted(hls_stream.parent.glob("*.ts"))[0]
+    hostile = media_dir / "hostile.m3u8"
+    hostile.write_text("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:6.0,\n"
+                       f"file://{local_segment}\n#EXT-X-ENDLIST\n")
+    with pytest.raises(InputError, match="whitelist"):
+        media.probe_media(ffmpeg, f"{http_root}/hostile.m3u8")
+    honest = media_dir / "honest.m3u8"  # the same segment by http is fine
+    honest.write_text(hostile.read_text().replace(f"file://{local_segment}",
+                                                  f"{http_root}/hls/{local_segment.name}"))
+    assert media.probe_media(ffmpeg, f"{http_root}/honest.m3u8").has_audio
+
+
+def test_a_full_disk_fails_one_clip_at_a_time_and_keeps_the_rest(sample_stream, tmp_path):
+    """Files over 2 MB cannot be written (RLIMIT_FSIZE): big clips fail, the run finishes,
+    the JSON lists the failures and no partial file is left."""
+    out = tmp_path / "out"
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import main; "
+            f"sys.exit(main.main([{str(sample_stream)!r}, '--json', '--output-dir', "
+            f"{str(out)!r}, '--models-dir', {str(tmp_path / 'models')!r}, '--top-n', '6', "
+            "'--clip-length', '10', '--pre-roll', '2', '--min-gap', '0']))")
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp_path,
+                          preexec_fn=limit_file_size, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    data = json.loads(done.stdout)
+    assert data["failed_clips"], "expected some clips to hit the size limit"
+    failed = {f["rank"] for f in data["failed_clips"]}
+    for h in data["highlights"]:
+        assert (h["clip_path"] is None) == (h["rank"] in failed)
+    run_dir = Path(data["run_dir"])
+    assert not [p for p in run_dir.iterdir() if ".part" in p.name]
+    kept = [h for h in data["highlights"] if h["clip_path"]]
+    assert kept and all(Path(h["clip_path"]).stat().st_size > 0 for h in kept)

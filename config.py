@@ -24,6 +24,7 @@ ENV_PREFIX = "KCG_"
 ENV_ALIASES = {
     "kick_base_url": "KICK_BASE_URL",
     "kick_web_base_url": "KICK_WEB_BASE_URL",
+    "kick_mobile_base_url": "KICK_MOBILE_BASE_URL",
     "kick_token": "KICK_TOKEN",
     "ffmpeg_binary": "FFMPEG_BINARY",
 }
@@ -46,6 +47,9 @@ VIDEO_WEIGHTS = {
     "edge_density_std": 0.5,
     "color_variance": 1.0,
 }
+
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 
 
 def _opt(default: Any, help: str, **kw: Any) -> Any:
@@ -91,6 +95,7 @@ class Config:
     max_clip_length_s: float = _opt(60.0, "a long moment extends its clip up to this length")
     make_clips: bool = _opt(True, "cut clips (off: analysis and JSON only)")
     fast_cut: bool = _opt(False, "stream-copy clips: quick, but starts snap to keyframes")
+    clip_preset: str = _opt("superfast", "x264 preset for re-encoded clips (speed vs size)")
 
     # Places and programs
     output_dir: Path = _opt(Path("output_clips"), "where run folders are written")
@@ -105,6 +110,8 @@ class Config:
     backoff_base_s: float = _opt(1.0, "retry n waits backoff_base_s * 2**n seconds")
     kick_base_url: str = _opt("https://kick.com", "Kick's classic API host")
     kick_web_base_url: str = _opt("https://web.kick.com", "Kick's web API host")
+    kick_mobile_base_url: str = _opt("https://mobile.kick.com",
+                                     "Kick's mobile-app API host (clip fallback)")
     kick_token: str = _opt("", "Kick session_token for sub-only VODs", secret=True)
 
     def __post_init__(self) -> None:
@@ -139,6 +146,8 @@ class Config:
         _check(self.post_roll_s >= 0, "post_roll_s must not be negative")
         _check(self.max_clip_length_s >= self.clip_length_s,
                "max_clip_length_s must be at least clip_length_s")
+        _check(self.clip_preset in X264_PRESETS,
+               f"clip_preset must be one of {', '.join(X264_PRESETS)}")
         _check(self.ffmpeg_timeout_s > 0, "ffmpeg_timeout_s must be positive")
         _check(self.request_timeout_s > 0, "request_timeout_s must be positive")
         _check(1 <= self.retry_attempts <= 20, "retry_attempts must be between 1 and 20")

@@ -90,7 +90,7 @@ def video_filtergraph(duration_s: float, events: list[PlantedEvent], width: int,
         f":enable='{on}'",
         f"drawbox=x=0:y=0:w=iw:h=ih:color=white@0.9:t=fill"
         f":enable='({on})*lt(mod(t,0.5),0.17)'",
-        f"noise=alls=60:allf=t:enable='{on}'",
+        f"noise=alls=20:allf=t:enable='{on}'",
         "format=yuv420p",
     ]
     return ",".join(graph)

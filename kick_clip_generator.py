@@ -26,7 +26,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 JSON_NAME = "highlights.json"
+CLIPS_AT_ONCE = 2  # x264 already uses every core; two keep the decode/IO gaps filled
 SAMPLES_PER_RUN = 60  # random windows stored per modality and run, besides the highlights
 
 
@@ -480,31 +481,46 @@ class KickClipGenerator:
     def cut_clips(self, processor: StreamProcessor, url: str, info: media.MediaInfo,
                   result: RunResult, run_dir: Path, config: Config, progress: Progress,
                   cancel: threading.Event) -> None:
-        """Cut each combined highlight (and its thumbnail). One failure does not stop the rest."""
+        """Cut each combined highlight and its thumbnail, two at a time. One failure is
+        recorded and does not stop the rest."""
         ext = ".mp4" if info.has_video else ".m4a"
-        done: list[Highlight] = []
         n = len(result.highlights)
-        for k, h in enumerate(result.highlights):
+
+        def cut(h: Highlight) -> Highlight:
             if cancel.is_set():
                 raise Cancelled("cancelled")
-            progress(0.9 + 0.1 * k / max(n, 1), f"cutting clip {k + 1}/{n}")
             stem = f"clip_{h.rank:02d}_{_hms(h.start, sep='-')}"
             clip = thumb = None
             try:
                 clip = media.cut_clip(processor.ffmpeg, url, h.start, h.end - h.start,
                                       run_dir / f"{stem}{ext}", fast=config.fast_cut,
-                                      has_video=info.has_video,
-                                      timeout_s=config.ffmpeg_timeout_s)
+                                      has_video=info.has_video, preset=config.clip_preset,
+                                      timeout_s=config.ffmpeg_timeout_s, cancel=cancel)
                 if info.has_video:
                     thumb = media.make_thumbnail(processor.ffmpeg, url, h.peak,
                                                  run_dir / f"{stem}.jpg",
-                                                 timeout_s=config.ffmpeg_timeout_s)
+                                                 timeout_s=config.ffmpeg_timeout_s,
+                                                 cancel=cancel)
             except MediaError as err:
                 logger.warning("clip %d failed: %s", h.rank, err)
                 result.failed_clips.append({"rank": h.rank, "start": h.start, "end": h.end,
                                             "reason": str(err)})
-            done.append(_with_paths(h, clip, thumb))
-        result.highlights = done
+            return _with_paths(h, clip, thumb)
+
+        progress(0.9, f"cutting clip 1/{n}")
+        done: dict[int, Highlight] = {}
+        with ThreadPoolExecutor(CLIPS_AT_ONCE, thread_name_prefix="clip") as pool:
+            futures = {pool.submit(cut, h): h.rank for h in result.highlights}
+            try:
+                for future in as_completed(futures):
+                    done[futures[future]] = future.result()
+                    progress(0.9 + 0.1 * len(done) / n,
+                             f"cutting clip {min(len(done) + 1, n)}/{n}")
+            except BaseException:
+                cancel.set()
+                raise
+        result.highlights = [done[h.rank] for h in result.highlights]
+        result.failed_clips.sort(key=lambda f: f["rank"])
         if config.fast_cut:
             result.notes.append("--fast: clips are stream copies; starts snap to keyframes")
 
@@ -588,7 +604,7 @@ class KickClipGenerator:
         clip = media.cut_clip(processor.ffmpeg, url, start_s, end_s - start_s,
                               Path(run_dir) / f"clip_{rank:02d}_{_hms(start_s, sep='-')}{ext}",
                               fast=config.fast_cut, has_video=has_video,
-                              timeout_s=config.ffmpeg_timeout_s)
+                              preset=config.clip_preset, timeout_s=config.ffmpeg_timeout_s)
         old = h.get("clip_path")
         if old and Path(old).resolve() != clip.resolve():
             Path(old).unlink(missing_ok=True)

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -292,7 +293,8 @@ def _wait_with_watchdog(proc: subprocess.Popen, activity: list[int], timeout_s: 
 # --- clips and thumbnails ----------------------------------------------------------------------
 
 def clip_argv(ffmpeg: str, source: str, start_s: float, duration_s: float, out_path: str,
-              *, fast: bool = False, has_video: bool = True) -> list[str]:
+              *, fast: bool = False, has_video: bool = True, preset: str = "superfast"
+              ) -> list[str]:
     """Cut [start, start+duration) from `source`. Default re-encodes for a frame-accurate start
     (input-side seek is exact when decoding); `fast` copies streams and snaps to keyframes."""
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
@@ -303,7 +305,7 @@ def clip_argv(ffmpeg: str, source: str, start_s: float, duration_s: float, out_p
         argv += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
     else:
         if has_video:
-            argv += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
+            argv += ["-c:v", "libx264", "-preset", preset, "-crf", "20",
                      "-pix_fmt", "yuv420p"]
         argv += ["-c:a", "aac", "-b:a", "160k"]
     if out_path.endswith((".mp4", ".m4a")):
@@ -318,16 +320,31 @@ def thumbnail_argv(ffmpeg: str, source: str, at_s: float, out_path: str,
             "-vf", f"scale={width_px}:-2", "-q:v", "3", "-f", "image2", out_path]
 
 
-def run_ffmpeg(argv: list[str], timeout_s: float = 300.0) -> None:
-    """Run one ffmpeg command to completion; raise `MediaError` on failure or timeout."""
+def run_ffmpeg(argv: list[str], timeout_s: float = 300.0,
+               cancel: threading.Event | None = None) -> None:
+    """Run one ffmpeg command to completion; raise `MediaError` on failure or timeout and
+    `Cancelled` (after killing it) as soon as `cancel` is set."""
     logger.debug("ffmpeg: %s", argv)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout_s
     try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as err:
-        raise MediaError(f"ffmpeg took longer than {timeout_s:.0f} s", argv=argv) from err
+        while True:
+            try:
+                _, err_bytes = proc.communicate(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("cancelled") from None
+                if time.monotonic() > deadline:
+                    raise MediaError(f"ffmpeg took longer than {timeout_s:.0f} s",
+                                     argv=argv) from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     if proc.returncode != 0:
-        stderr = proc.stderr.decode("utf-8", "replace")
+        stderr = err_bytes.decode("utf-8", "replace")
         raise MediaError(last_error_line(stderr) or f"ffmpeg exited with {proc.returncode}",
                          stderr=stderr, argv=argv)
 
@@ -347,13 +364,14 @@ def write_atomically(target: Path, produce: Callable[[Path], None]) -> Path:
 
 
 def cut_clip(ffmpeg: str, source: str, start_s: float, duration_s: float, target: Path, *,
-             fast: bool = False, has_video: bool = True, timeout_s: float = 600.0) -> Path:
+             fast: bool = False, has_video: bool = True, preset: str = "superfast",
+             timeout_s: float = 600.0, cancel: threading.Event | None = None) -> Path:
     return write_atomically(target, lambda tmp: run_ffmpeg(
         clip_argv(ffmpeg, source, start_s, duration_s, str(tmp), fast=fast,
-                  has_video=has_video), timeout_s))
+                  has_video=has_video, preset=preset), timeout_s, cancel))
 
 
 def make_thumbnail(ffmpeg: str, source: str, at_s: float, target: Path,
-                   timeout_s: float = 120.0) -> Path:
+                   timeout_s: float = 120.0, cancel: threading.Event | None = None) -> Path:
     return write_atomically(target, lambda tmp: run_ffmpeg(
-        thumbnail_argv(ffmpeg, source, at_s, str(tmp)), timeout_s))
+        thumbnail_argv(ffmpeg, source, at_s, str(tmp)), timeout_s, cancel))

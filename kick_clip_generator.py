@@ -15,6 +15,7 @@ a `(fraction, message)` callback and a `threading.Event` cancels.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -34,11 +35,12 @@ from typing import Any
 
 import numpy as np
 
+import kick_api
 import media
 import scoring
 from audio_analyzer import AUDIO_FEATURES
 from config import VERSION, Config
-from errors import Cancelled, InputError, KickClipError, MediaError
+from errors import Cancelled, InputError, KickAPIError, KickClipError, MediaError
 from feature_cache import FeatureCache, cache_key
 from highlight_model import MLHighlightModel
 from stream_processor import (
@@ -58,6 +60,11 @@ Progress = Callable[[float, str], None]
 JSON_NAME = "highlights.json"
 CLIPS_AT_ONCE = 2  # x264 already uses every core; two keep the decode/IO gaps filled
 SAMPLES_PER_RUN = 60  # random windows stored per modality and run, besides the highlights
+
+
+# What highlights.json keeps of a resolved Kick link (no playback URLs: they carry tokens).
+KICK_FIELDS = ("kind", "channel", "id", "title", "created_at", "duration_s", "thumbnail",
+               "is_live", "channel_id")
 
 
 def _no_progress(fraction: float, message: str) -> None:
@@ -85,19 +92,24 @@ def resolve_source(source: str, config: Config) -> Source:
     text = (source or "").strip()
     if not text:
         raise InputError("no source given - pass a video file, an HLS/MP4 URL or a Kick link")
-    if "kick.com" in text.lower() and _is_kick_url(text):
-        import kick_api
-
-        resolved = kick_api.KickAPI(config).resolve(text)
+    if "kick.com" in text.lower() and kick_api.is_kick_url(text):
+        with kick_api.KickAPI(config) as api:
+            resolved = api.resolve(text)
         name = "_".join(p for p in (resolved.channel, resolved.title) if p) or resolved.kind
+        kick = {key: getattr(resolved, key) for key in KICK_FIELDS}
+        kick["url"] = resolved.page_url
         return Source(text, resolved.analysis_url, resolved.cut_url, safe_name(name),
-                      resolved.title or text, kick=resolved.to_dict(), is_live=resolved.is_live,
+                      resolved.title or text, kick=kick, is_live=resolved.is_live,
                       identity=f"kick:{resolved.kind}:{resolved.id or resolved.channel}")
     if re.match(r"^https?://", text, re.I):
-        stem = Path(text.split("?")[0].rstrip("/")).stem
+        path = text.split("?")[0].rstrip("/")
+        stem = Path(path).stem
         if stem in ("master", "playlist", "index", ""):
-            stem = Path(text.split("?")[0].rstrip("/")).parent.name or "stream"
-        return Source(text, text, text, safe_name(stem), text, identity=text.split("?")[0])
+            stem = Path(path).parent.name or "stream"
+        analysis = cut = text
+        if path.lower().endswith(".m3u8"):
+            analysis, cut = hls_renditions(text, config)
+        return Source(text, analysis, cut, safe_name(stem), text, identity=path)
     if re.match(r"^[a-z][a-z0-9+.-]*://", text, re.I):
         raise InputError(f"{text}: only http(s) URLs, Kick links and local files are supported")
     path = Path(text).expanduser()
@@ -115,10 +127,17 @@ def resolve_source(source: str, config: Config) -> Source:
                   identity=f"file:{resolved_path}:{stat.st_size}:{stat.st_mtime_ns}")
 
 
-def _is_kick_url(text: str) -> bool:
-    import kick_api
-
-    return kick_api.is_kick_url(text)
+def hls_renditions(url: str, config: Config) -> tuple[str, str]:
+    """(lowest, highest) rendition of an HLS master: analysis reads the small one, clips come
+    from the best one. A media playlist is both."""
+    with kick_api.RetrySession(config) as session:
+        response = session.get(url)
+    if not response.ok:
+        raise InputError(f"{url}: HTTP {response.status} - check the link")
+    try:
+        return kick_api.pick_variants(response.text, url)
+    except KickAPIError as err:
+        raise InputError(f"{err} - give an HLS (.m3u8) or MP4 link") from err
 
 
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
@@ -234,14 +253,27 @@ class KickClipGenerator:
         config = config or self.config
         progress = progress or _no_progress
         cancel = cancel or threading.Event()
-        timings: dict[str, float] = {}
         t0 = time.perf_counter()
 
         progress(0.0, "resolving source")
         src = resolve_source(source, config)
+        if not src.is_live:
+            return self._run(src, config, progress, cancel, t0)
+        recording: list[Path] = []
+        try:
+            src = self._record_live(src, config, progress, cancel, recording)
+            return self._run(src, config, progress, cancel, t0)
+        finally:
+            for path in recording:
+                path.unlink(missing_ok=True)
+
+    def _run(self, src: Source, config: Config, progress: Progress, cancel: threading.Event,
+             t0: float) -> RunResult:
+        timings: dict[str, float] = {}
         processor = StreamProcessor(config)
         info = processor.probe(src.analysis_url)
-        notes = []
+        notes = [f"live: analysed {config.live_window_s:.0f} s recorded from the moment the "
+                 "run started"] if src.kick and src.kick.get("is_live") else []
         duration = info.duration_s
         if duration is None or duration <= 0:
             raise InputError(f"{src.original}: length unknown (a live stream?) - "
@@ -291,6 +323,27 @@ class KickClipGenerator:
         return result
 
     # Steps ------------------------------------------------------------------------------------
+
+    def _record_live(self, src: Source, config: Config, progress: Progress,
+                     cancel: threading.Event, recording: list[Path]) -> Source:
+        """Record `live_window_s` of a live stream (both renditions, stream copy, one ffmpeg)
+        into temp_dir; the run then analyses the small copy and cuts from the big one. The
+        files are listed in `recording` for the caller to delete."""
+        temp = Path(config.temp_dir)
+        temp.mkdir(parents=True, exist_ok=True)
+        stem = f"live_{src.name}_{os.getpid()}"
+        low, high = temp / f"{stem}_analysis.ts", temp / f"{stem}_cut.ts"
+        urls = [(src.analysis_url, low)] + ([(src.cut_url, high)]
+                                             if src.cut_url != src.analysis_url else [])
+        recording += [path for _, path in urls]
+        ffmpeg = media.find_ffmpeg(config.ffmpeg_binary)
+        progress(0.01, f"recording {config.live_window_s:.0f} s of the live stream")
+        logger.info("recording %.0f s of %s", config.live_window_s, src.original)
+        media.run_ffmpeg(media.record_argv(ffmpeg, urls, config.live_window_s),
+                         timeout_s=config.live_window_s * 3 + 60, cancel=cancel)
+        cut = str(high) if len(urls) > 1 else str(low)
+        return dataclasses.replace(src, analysis_url=str(low), cut_url=cut, is_live=False,
+                                   identity="")
 
     def extract_features(self, processor: StreamProcessor, src: Source, info: media.MediaInfo,
                          config: Config, progress: Progress, cancel: threading.Event
@@ -597,7 +650,9 @@ class KickClipGenerator:
         start_s, end_s = max(0.0, float(start_s)), min(duration, float(end_s))
         if end_s - start_s < 1.0:
             raise InputError("a clip must be at least 1 s long and end after it starts")
-        url = (data.get("kick") or {}).get("cut_url") or data["source"]
+        url = data["source"]
+        if data.get("kick"):  # playback URLs expire: ask Kick again
+            url = resolve_source(data["source"], config).cut_url
         processor = StreamProcessor(config)
         has_video = bool(data.get("media", {}).get("has_video", True))
         ext = ".mp4" if has_video else ".m4a"

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 from config import VERSION, Config, field_help
-from errors import KickClipError
+from errors import InputError, KickClipError
 
 logger = logging.getLogger("main")
 
@@ -35,6 +35,8 @@ OPTIONS = {
     "--models-dir": ("models_dir", Path),
     "--workers": ("workers", int),
     "--dask-scheduler": ("dask_scheduler", str),
+    "--kick-token": ("kick_token", str),
+    "--live-window": ("live_window_s", float),
 }
 
 
@@ -50,9 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("source", nargs="?", help="video/audio file, HLS or MP4 URL, Kick link")
     parser.add_argument("--demo", action="store_true",
                         help="make a 3-minute sample stream with planted events and run on it")
+    parser.add_argument("--resolve", action="store_true",
+                        help="print what a Kick link resolves to, as JSON, and stop")
     for flag, (name, kind) in OPTIONS.items():
-        parser.add_argument(flag, dest=name, type=kind, default=None,
-                            metavar=name.split("_")[0].upper(),
+        parser.add_argument(flag, dest=name, type=kind, default=None, metavar=_metavar(name, kind),
                             help=f"{field_help(name)} (default: {getattr(defaults, name)})")
     parser.add_argument("--no-clips", dest="make_clips", action="store_false", default=None,
                         help="analysis and highlights.json only, no clip files")
@@ -67,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show tracebacks instead of one-line errors")
     parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
     return parser
+
+
+def _metavar(name: str, kind: type) -> str:
+    special = {"dask_scheduler": "ADDRESS", "kick_token": "TOKEN"}
+    if name in special:
+        return special[name]
+    if name.endswith("_s"):
+        return "SECONDS"
+    return {int: "N", float: "W", Path: "DIR"}.get(kind, "VALUE")
 
 
 def setup_logging(verbose: int, quiet: bool, logs_dir: Path = Path("logs")) -> None:
@@ -155,6 +167,16 @@ def demo_source(config: Config) -> str:
     return str(path)
 
 
+def resolve_kick(config: Config, link: str | None) -> dict:
+    """What a Kick link resolves to (title, channel, renditions, ...)."""
+    import kick_api
+
+    if not link or not kick_api.is_kick_url(link):
+        raise InputError("--resolve takes a Kick link (kick.com/...)")
+    with kick_api.KickAPI(config) as api:
+        return api.resolve(link).to_dict()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -172,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         from kick_clip_generator import KickClipGenerator
 
         config = Config.from_env(**overrides)
+        if args.resolve:
+            print(json.dumps(resolve_kick(config, args.source), indent=2, ensure_ascii=False))
+            return 0
         source = demo_source(config) if args.demo else args.source
         progress = TqdmProgress(enabled=not (args.quiet or args.json))
         result = KickClipGenerator(config).run(source, config, progress, cancel).to_dict()

@@ -320,6 +320,18 @@ def thumbnail_argv(ffmpeg: str, source: str, at_s: float, out_path: str,
             "-vf", f"scale={width_px}:-2", "-q:v", "3", "-f", "image2", out_path]
 
 
+def record_argv(ffmpeg: str, sources: list[tuple[str, Path]], duration_s: float) -> list[str]:
+    """Record the first `duration_s` of each (url, target) pair, stream-copied to MPEG-TS, in
+    one ffmpeg process (so the renditions of a live stream cover the same moments)."""
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+    for url, _ in sources:
+        argv += input_args(url)
+    for i, (_, target) in enumerate(sources):
+        argv += ["-map", f"{i}:v?", "-map", f"{i}:a?", "-c", "copy", "-t", f"{duration_s:.3f}",
+                 "-f", "mpegts", str(target)]
+    return argv
+
+
 def run_ffmpeg(argv: list[str], timeout_s: float = 300.0,
                cancel: threading.Event | None = None) -> None:
     """Run one ffmpeg command to completion; raise `MediaError` on failure or timeout and

@@ -145,6 +145,7 @@ class SeenRequest:
     query: str
     headers: dict[str, str]
     body: bytes
+    time: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 class KickServer:

@@ -1,0 +1,163 @@
+"""Kick links through main.py end to end, against a fake Kick on 127.0.0.1 serving an HLS VOD
+made from the sample stream (a "720p30" rendition = the sample, a "160p30" one scaled down)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import AUDIO_EVENT, VIDEO_EVENT
+from kick_server import (
+    CLIP_ID,
+    LEGACY_CLIP_ID,
+    LEGACY_VOD_ID,
+    LIVE_SLUG,
+    NEW_VOD_ID,
+    WEB_SLUG,
+    Fault,
+    KickServer,
+)
+
+import main
+import media
+
+LEGACY_VOD = f"https://kick.com/xqc/videos/{LEGACY_VOD_ID}"
+NEW_VOD = f"https://kick.com/{WEB_SLUG}/videos/{NEW_VOD_ID}"
+
+
+@pytest.fixture(scope="module")
+def kick_hls(tmp_path_factory, sample_stream, short_stream, ffmpeg):
+    """hls/720p30 (the sample, stream-copied), hls/160p30 (160x90), hls/clip.mp4."""
+    root = tmp_path_factory.mktemp("kick_hls")
+    for name, codec in (("720p30", ["-c", "copy"]),
+                        ("160p30", ["-vf", "scale=160:90", "-c:v", "libx264", "-preset",
+                                    "ultrafast", "-b:v", "150k", "-c:a", "aac", "-b:a", "48k"])):
+        out = root / name
+        out.mkdir()
+        media.run_ffmpeg([ffmpeg, "-loglevel", "error", "-i", str(sample_stream), *codec,
+                          "-f", "hls", "-hls_time", "10", "-hls_playlist_type", "vod",
+                          "-hls_segment_filename", str(out / "%d.ts"),
+                          str(out / "playlist.m3u8")])
+    shutil.copy(short_stream, root / "clip.mp4")
+    return root
+
+
+@pytest.fixture
+def kick(kick_hls, monkeypatch, tmp_path):
+    with KickServer(hls_dir=kick_hls) as server:
+        for name in ("KICK_BASE_URL", "KICK_WEB_BASE_URL", "KICK_MOBILE_BASE_URL"):
+            monkeypatch.setenv(name, server.base_url)
+        monkeypatch.setenv("KCG_RETRY_ATTEMPTS", "3")
+        monkeypatch.setenv("KCG_BACKOFF_BASE_S", "0.1")
+        monkeypatch.setenv("KCG_REQUEST_TIMEOUT_S", "5")
+        monkeypatch.chdir(tmp_path)
+        yield server
+
+
+def run_cli(capsys, *args) -> tuple[int, dict | None, str]:
+    code = main.main([*args, "--json"])
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if code == 0 else None), captured.err
+
+
+def covers(h, event) -> bool:
+    return h["start"] <= (event.start_s + event.end_s) / 2 <= h["end"]
+
+
+def test_legacy_vod_analyses_the_small_rendition_and_cuts_from_the_big_one(kick, capsys,
+                                                                            ffmpeg):
+    code, data, err = run_cli(capsys, LEGACY_VOD, "--no-clips")
+    assert code == 0, err
+    assert kick.bytes_served("/hls/160p30/") > 0
+    assert kick.bytes_served("/hls/720p30/") == 0  # analysis never touched the big one
+    assert any(covers(h, AUDIO_EVENT) for h in data["highlights"][:2])
+    assert any(covers(h, VIDEO_EVENT) for h in data["highlights"][:2])
+    assert data["kick"]["kind"] == "vod" and data["kick"]["channel"] == "xqc"
+    assert data["kick"]["url"] == LEGACY_VOD and "master_url" not in data["kick"]
+    assert Path(data["run_dir"]).name.startswith("xqc_")
+
+    small = kick.bytes_served("/hls/160p30/")
+    code, data, err = run_cli(capsys, LEGACY_VOD, "--top-n", "2")
+    assert code == 0, err
+    assert any("reused" in n for n in data["notes"])  # second run: features from the cache
+    assert kick.bytes_served("/hls/160p30/") - small < 0.1 * small  # only the probe
+    assert kick.bytes_served("/hls/720p30/") > 0
+    clip = media.probe_media(ffmpeg, data["highlights"][0]["clip_path"])
+    assert (clip.width, clip.height) == (320, 180)  # cut from the "720p30" rendition
+
+
+def test_new_id_vod_goes_through_the_web_api(kick, capsys):
+    code, data, err = run_cli(capsys, NEW_VOD, "--no-clips")
+    assert code == 0, err
+    assert kick.count("/api/v1/stream/", "POST") == 1
+    assert data["kick"]["id"] == NEW_VOD_ID and data["kick"]["channel"] == WEB_SLUG
+    assert any(covers(h, VIDEO_EVENT) for h in data["highlights"][:2])
+
+
+def test_live_channel_records_a_window_then_analyses_and_cuts_it(kick, capsys, tmp_path):
+    code, data, err = run_cli(capsys, f"https://kick.com/{LIVE_SLUG}", "--live-window", "60",
+                              "--top-n", "1")
+    assert code == 0, err
+    assert data["kick"]["is_live"] is True
+    assert data["duration_s"] == pytest.approx(60, abs=1.5)
+    assert any(n.startswith("live: analysed 60 s") for n in data["notes"])
+    assert covers(data["audio_highlights"][0], AUDIO_EVENT)
+    assert Path(data["highlights"][0]["clip_path"]).exists()
+    assert not list((tmp_path / "temp_chunks").glob("*"))  # the recording is gone
+
+
+@pytest.mark.parametrize("link", [f"https://kick.com/spreen?clip={CLIP_ID}",
+                                  f"https://kick.com/spreen/clips/{LEGACY_CLIP_ID}"])
+def test_clip_links(link, kick, capsys):
+    code, data, err = run_cli(capsys, link, "--top-n", "1")
+    assert code == 0, err
+    assert data["kick"]["kind"] == "clip"
+    assert Path(data["highlights"][0]["clip_path"]).exists()
+
+
+def test_resolve_prints_the_resolution_and_stops(kick, capsys):
+    assert main.main(["--resolve", NEW_VOD]) == 0
+    resolved = json.loads(capsys.readouterr().out)
+    assert resolved["analysis_url"].endswith("160p30/playlist.m3u8")
+    assert resolved["cut_url"].endswith("720p30/playlist.m3u8")
+    assert kick.bytes_served("/hls/160p30/") == 0
+
+
+def test_offline_and_missing_channels_are_one_line_errors(kick, capsys):
+    code, _, err = run_cli(capsys, "https://kick.com/ac7ionman")
+    assert code == 1 and err.strip().splitlines()[-1].startswith("error: ")
+    assert "offline" in err
+    code, _, err = run_cli(capsys, "https://kick.com/nosuchchannel")
+    assert code == 1 and "error: " in err
+
+
+def test_blocked_twice_then_through(kick, capsys):
+    kick.add_fault("/api/", Fault.blocked(), times=2)
+    code, data, err = run_cli(capsys, LEGACY_VOD, "--no-clips")
+    assert code == 0, err
+    assert kick.count("/api/v1/video/") == 3
+
+
+def test_challenge_every_time_is_blocked_by_kick_exit_1(kick, capsys, tmp_path):
+    kick.add_fault("/api/", Fault.challenge(), times=None)
+    code, _, err = run_cli(capsys, LEGACY_VOD)
+    assert code == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: Kick refused the request (bot protection)")
+    assert not list((tmp_path / "temp_chunks").glob("*"))
+    assert not (tmp_path / "output_clips").exists() or not any(
+        (tmp_path / "output_clips").iterdir())
+
+
+def test_rate_limit_waits_as_told(kick, capsys):
+    kick.add_fault("/api/", Fault.rate_limited("1"), times=1)
+    code, _, err = run_cli(capsys, LEGACY_VOD, "--no-clips")
+    assert code == 0, err
+    seen = [r for r in kick.requests if r.path.startswith("/api/v1/video/")]
+    assert len(seen) == 2 and seen[1].time - seen[0].time >= 0.95
+
+
+def test_kick_reserved_and_list_pages_exit_2(kick, capsys):
+    for link in ("https://kick.com/browse", "https://kick.com/xqc/videos"):
+        code, _, err = run_cli(capsys, link)
+        assert code == 2 and err.startswith("error: ")

@@ -127,6 +127,33 @@ def resolve_source(source: str, config: Config) -> Source:
                   identity=f"file:{resolved_path}:{stat.st_size}:{stat.st_mtime_ns}")
 
 
+class StreamURLs:
+    """The URLs a run reads, renewed when a signed Kick URL has expired (HTTP 401/403).
+
+    Kick's playback URLs carry tokens that live minutes; a long analysis outlives them."""
+
+    def __init__(self, src: Source, config: Config):
+        self.src, self.config = src, config
+        self.analysis, self.cut = src.analysis_url, src.cut_url
+        self._lock = threading.Lock()
+        self._renewed_at = 0.0
+
+    def renew_if_expired(self, err: Exception) -> bool:
+        """True when `err` looks like an expired URL and fresh URLs were fetched."""
+        if not self.src.kick or not _EXPIRED.search(str(err)):
+            return False
+        with self._lock:
+            if time.monotonic() - self._renewed_at > 10.0:
+                logger.info("playback URL refused (%s); asking Kick for a fresh one", err)
+                fresh = resolve_source(self.src.original, self.config)
+                self.analysis, self.cut = fresh.analysis_url, fresh.cut_url
+                self._renewed_at = time.monotonic()
+        return True
+
+
+_EXPIRED = re.compile(r"\b40[13]\b|Forbidden|Unauthorized")
+
+
 def hls_renditions(url: str, config: Config) -> tuple[str, str]:
     """(lowest, highest) rendition of an HLS master: analysis reads the small one, clips come
     from the best one. A media playlist is both."""
@@ -285,8 +312,9 @@ class KickClipGenerator:
         timings["probe"] = time.perf_counter() - t0
 
         t1 = time.perf_counter()
+        urls = StreamURLs(src, config)
         features, skipped, cache_notes = self.extract_features(processor, src, info, config,
-                                                               progress, cancel)
+                                                               progress, cancel, urls)
         notes += cache_notes
         timings["analysis"] = time.perf_counter() - t1
 
@@ -309,7 +337,7 @@ class KickClipGenerator:
         try:
             features.save(run_dir / FEATURES_NAME)
             if config.make_clips:
-                self.cut_clips(processor, src.cut_url, info, result, run_dir, config, progress,
+                self.cut_clips(processor, urls, info, result, run_dir, config, progress,
                                cancel)
             timings["clips"] = time.perf_counter() - t3
             timings["total"] = time.perf_counter() - t0
@@ -346,7 +374,8 @@ class KickClipGenerator:
                                    identity="")
 
     def extract_features(self, processor: StreamProcessor, src: Source, info: media.MediaInfo,
-                         config: Config, progress: Progress, cancel: threading.Event
+                         config: Config, progress: Progress, cancel: threading.Event,
+                         urls: StreamURLs | None = None
                          ) -> tuple[StreamFeatures, list[dict[str, Any]], list[str]]:
         """Walk the stream chunk by chunk, `workers` chunks at a time, reusing cached chunks.
         A chunk that fails `chunk_attempts` times is recorded and skipped."""
@@ -374,14 +403,16 @@ class KickClipGenerator:
         workers = min(config.workers or os.cpu_count() or 1, max(len(todo), 1))
         finished = len(done)
 
+        urls = urls or StreamURLs(src, config)
+        renewed: set[int] = set()
         progress(0.02, f"chunk {finished + 1}/{len(chunks)}")
         pool, workers, close = _executor(config, workers)
 
         def submit(chunk: Chunk):
             if config.dask_scheduler:  # runs elsewhere: its own ffmpeg, no shared Event
-                return pool.submit(analyze_chunk_with_retry, src.analysis_url, info, chunk,
+                return pool.submit(analyze_chunk_with_retry, urls.analysis, info, chunk,
                                    config)
-            return pool.submit(processor.analyze, src.analysis_url, info, chunk, cancel)
+            return pool.submit(processor.analyze, urls.analysis, info, chunk, cancel)
 
         try:
             queue = iter(todo)
@@ -393,6 +424,10 @@ class KickClipGenerator:
                     try:
                         part = future.result()
                     except MediaError as err:
+                        if chunk.index not in renewed and urls.renew_if_expired(err):
+                            renewed.add(chunk.index)
+                            running[submit(chunk)] = chunk
+                            continue
                         logger.warning("chunk %d (%.0f-%.0f s) skipped: %s", chunk.index + 1,
                                        chunk.start_s, chunk.end_s, err)
                         skipped.append({"start": chunk.start_s, "end": chunk.end_s,
@@ -531,7 +566,7 @@ class KickClipGenerator:
             trained[modality] = model.train(modality, names)
         return {"used": scores.ml is not None, "trained_on": trained, **model.store.counts()}
 
-    def cut_clips(self, processor: StreamProcessor, url: str, info: media.MediaInfo,
+    def cut_clips(self, processor: StreamProcessor, urls: StreamURLs, info: media.MediaInfo,
                   result: RunResult, run_dir: Path, config: Config, progress: Progress,
                   cancel: threading.Event) -> None:
         """Cut each combined highlight and its thumbnail, two at a time. One failure is
@@ -545,12 +580,19 @@ class KickClipGenerator:
             stem = f"clip_{h.rank:02d}_{_hms(h.start, sep='-')}"
             clip = thumb = None
             try:
-                clip = media.cut_clip(processor.ffmpeg, url, h.start, h.end - h.start,
-                                      run_dir / f"{stem}{ext}", fast=config.fast_cut,
-                                      has_video=info.has_video, preset=config.clip_preset,
-                                      timeout_s=config.ffmpeg_timeout_s, cancel=cancel)
+                for last_try in (False, True):
+                    try:
+                        clip = media.cut_clip(processor.ffmpeg, urls.cut, h.start,
+                                              h.end - h.start, run_dir / f"{stem}{ext}",
+                                              fast=config.fast_cut, has_video=info.has_video,
+                                              preset=config.clip_preset,
+                                              timeout_s=config.ffmpeg_timeout_s, cancel=cancel)
+                        break
+                    except MediaError as err:
+                        if last_try or not urls.renew_if_expired(err):
+                            raise
                 if info.has_video:
-                    thumb = media.make_thumbnail(processor.ffmpeg, url, h.peak,
+                    thumb = media.make_thumbnail(processor.ffmpeg, urls.cut, h.peak,
                                                  run_dir / f"{stem}.jpg",
                                                  timeout_s=config.ffmpeg_timeout_s,
                                                  cancel=cancel)

@@ -161,3 +161,15 @@ def test_kick_reserved_and_list_pages_exit_2(kick, capsys):
     for link in ("https://kick.com/browse", "https://kick.com/xqc/videos"):
         code, _, err = run_cli(capsys, link)
         assert code == 2 and err.startswith("error: ")
+
+
+def test_expired_playback_url_is_renewed_and_nothing_is_skipped(kick, capsys):
+    """The rendition answers 403 for a while (an expired token): the engine asks Kick for a
+    fresh URL and carries on; no chunk is lost."""
+    kick.add_fault("/hls/160p30/5.ts", Fault.error(403), times=2)
+    kick.add_fault("/hls/720p30/", Fault.error(403), times=1)
+    code, data, err = run_cli(capsys, LEGACY_VOD, "--top-n", "1")
+    assert code == 0, err
+    assert data["skipped_chunks"] == [] and data["failed_clips"] == []
+    assert kick.count("/api/v1/video/") >= 2  # resolved again
+    assert Path(data["highlights"][0]["clip_path"]).exists()

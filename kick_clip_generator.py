@@ -16,18 +16,19 @@ a `(fraction, message)` callback and a `threading.Event` cancels.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import logging
 import os
+import queue
 import re
 import shutil
 import sys
 import threading
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -49,8 +50,9 @@ from stream_processor import (
     ChunkFeatures,
     StreamFeatures,
     StreamProcessor,
-    analyze_chunk_with_retry,
+    analyze_span_collect,
     plan_chunks,
+    plan_spans,
 )
 from video_analyzer import VIDEO_FEATURES
 
@@ -377,8 +379,10 @@ class KickClipGenerator:
                          config: Config, progress: Progress, cancel: threading.Event,
                          urls: StreamURLs | None = None
                          ) -> tuple[StreamFeatures, list[dict[str, Any]], list[str]]:
-        """Walk the stream chunk by chunk, `workers` chunks at a time, reusing cached chunks.
-        A chunk that fails `chunk_attempts` times is recorded and skipped."""
+        """Walk the stream: runs of consecutive chunks ("spans"), `workers` at a time, each
+        decoded by one ffmpeg; cached chunks are reused. When a span fails, the rest of it is
+        tried again from the chunk it stopped at; a chunk that stops it `chunk_attempts`
+        times is recorded and skipped."""
         duration = float(info.duration_s or 0.0)
         chunks = plan_chunks(duration, config)
         features = StreamFeatures.empty(duration, config.window_s, info.has_audio,
@@ -398,57 +402,80 @@ class KickClipGenerator:
                 logger.info(notes[-1])
         for part in done.values():
             features.merge(part, edge)
-        todo = [c for c in chunks if c.index not in done]
+        settled = set(done)  # chunk indices merged or given up on
         skipped: list[dict[str, Any]] = []
-        workers = min(config.workers or os.cpu_count() or 1, max(len(todo), 1))
-        finished = len(done)
-
+        attempts: Counter[int] = Counter()
+        arrived: queue.Queue[ChunkFeatures] = queue.Queue()
         urls = urls or StreamURLs(src, config)
-        renewed: set[int] = set()
-        progress(0.02, f"chunk {finished + 1}/{len(chunks)}")
-        pool, workers, close = _executor(config, workers)
+        todo = [c for c in chunks if c.index not in done]
+        workers = min(config.workers or os.cpu_count() or 1, max(len(todo), 1))
 
-        def submit(chunk: Chunk):
-            if config.dask_scheduler:  # runs elsewhere: its own ffmpeg, no shared Event
-                return pool.submit(analyze_chunk_with_retry, urls.analysis, info, chunk,
-                                   config)
-            return pool.submit(processor.analyze, urls.analysis, info, chunk, cancel)
+        def report() -> None:
+            progress(0.02 + 0.83 * len(settled) / len(chunks),
+                     f"chunk {min(len(settled) + 1, len(chunks))}/{len(chunks)}")
 
+        def take(part: ChunkFeatures) -> None:
+            if part.chunk.index in settled:
+                return
+            settled.add(part.chunk.index)
+            features.merge(part, edge)
+            if cache is not None:
+                cache.store(key, part)
+            report()
+
+        def give_up(chunk: Chunk, reason: str) -> None:
+            logger.warning("chunk %d (%.0f-%.0f s) skipped: %s", chunk.index + 1,
+                           chunk.start_s, chunk.end_s, reason)
+            settled.add(chunk.index)
+            skipped.append({"start": chunk.start_s, "end": chunk.end_s, "reason": reason})
+            report()
+
+        pool, _, close = _executor(config, workers)
+
+        def submit(span: list[Chunk]):
+            if config.dask_scheduler:  # runs elsewhere: its own ffmpeg, results at the end
+                return pool.submit(analyze_span_collect, urls.analysis, info, span, config)
+            return pool.submit(processor.analyze, urls.analysis, info, span, arrived.put,
+                               cancel)
+
+        report()
         try:
-            queue = iter(todo)
-            running = {submit(c): c for c in itertools.islice(queue, workers + 1)}
+            running = {submit(span): span for span in plan_spans(todo, workers)}
             while running:
-                ready, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in ready:
-                    chunk = running.pop(future)
-                    try:
-                        part = future.result()
-                    except MediaError as err:
-                        if chunk.index not in renewed and urls.renew_if_expired(err):
-                            renewed.add(chunk.index)
-                            running[submit(chunk)] = chunk
-                            continue
-                        logger.warning("chunk %d (%.0f-%.0f s) skipped: %s", chunk.index + 1,
-                                       chunk.start_s, chunk.end_s, err)
-                        skipped.append({"start": chunk.start_s, "end": chunk.end_s,
-                                        "reason": str(err)})
-                    else:
-                        features.merge(part, edge)
-                        if cache is not None:
-                            cache.store(key, part)
-                    finished += 1
-                    progress(0.02 + 0.83 * finished / len(chunks),
-                             f"chunk {min(finished + 1, len(chunks))}/{len(chunks)}")
-                    for nxt in itertools.islice(queue, 1):
-                        running[submit(nxt)] = nxt
+                try:
+                    take(arrived.get(timeout=0.1))
+                except queue.Empty:
+                    pass
                 if cancel.is_set():
                     raise Cancelled("cancelled")
+                for future in [f for f in running if f.done()]:
+                    span = running.pop(future)
+                    result = future.result()
+                    while not arrived.empty():
+                        take(arrived.get())
+                    for part in result.parts:
+                        take(part)
+                    for chunk, reason in result.empty:
+                        give_up(chunk, reason)
+                    rest = [c for c in span if c.index not in settled]
+                    if not rest:
+                        continue
+                    error = MediaError(result.error or "the decoder stopped early")
+                    if not urls.renew_if_expired(error):
+                        attempts[rest[0].index] += 1
+                        if attempts[rest[0].index] >= config.chunk_attempts:
+                            give_up(rest[0], str(error))
+                            rest = rest[1:]
+                        else:
+                            logger.warning("chunk %d failed (%s); trying again",
+                                           rest[0].index + 1, error)
+                    if rest:
+                        running[submit(rest)] = rest
         finally:
-            cancel_pending = sys.exc_info()[0] is not None
-            if cancel_pending:
+            if sys.exc_info()[0] is not None:
                 cancel.set()  # stops ffmpeg in the other workers at once
             close()
-        skipped.sort(key=lambda s: s["start"])
+        skipped.sort(key=lambda item: item["start"])
         if not features.valid.any():
             reason = skipped[0]["reason"] if skipped else "nothing decoded"
             raise MediaError(f"could not analyse any part of the stream: {reason}")

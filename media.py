@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -184,56 +185,99 @@ def chunk_argv(ffmpeg: str, req: ChunkRequest, video_fd: int | None) -> list[str
     return argv
 
 
-def stream_chunk(
-    ffmpeg: str,
-    req: ChunkRequest,
-    timeout_s: float = 300.0,
-    cancel: threading.Event | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Decode one chunk. Returns (samples float32 (n,), frames uint8 (n_frames, h, w, 3)).
+Consumer = Callable[[BinaryIO], None]
 
-    Audio and video come from one ffmpeg process where the OS lets us pass an extra pipe
-    (POSIX), else from two. A process that produces nothing for `timeout_s` is killed.
-    """
-    empty_audio = np.zeros(0, np.float32)
-    empty_video = np.zeros((0, req.height_px, req.width_px, 3), np.uint8)
-    if req.want_audio and req.want_video and os.name != "posix":
-        audio, _ = stream_chunk(ffmpeg, _only(req, video=False), timeout_s, cancel)
-        _, video = stream_chunk(ffmpeg, _only(req, audio=False), timeout_s, cancel)
-        return audio, video
 
-    two_pipes = req.want_audio and req.want_video
+class _Counting:
+    """A pipe reader that counts reads, so the watchdog can tell a stalled decoder."""
+
+    def __init__(self, raw: BinaryIO, activity: list[int]):
+        self.raw, self.activity = raw, activity
+
+    def read(self, n: int = -1) -> bytes:
+        block = self.raw.read(n)
+        self.activity[0] += 1
+        return block
+
+
+def read_exactly(pipe: BinaryIO, n_bytes: int) -> bytes:
+    """Up to `n_bytes` from `pipe` (fewer only at end of stream)."""
+    parts, got = [], 0
+    while got < n_bytes:
+        block = pipe.read(min(n_bytes - got, 1 << 20))
+        if not block:
+            break
+        parts.append(block)
+        got += len(block)
+    return b"".join(parts)
+
+
+def decode(ffmpeg: str, req: ChunkRequest, on_audio: Consumer | None,
+           on_video: Consumer | None, timeout_s: float = 300.0,
+           cancel: threading.Event | None = None) -> None:
+    """Decode `req` and hand the raw pipes to consumers running in their own threads:
+    `on_audio` reads mono float32 samples, `on_video` packed RGB frames, each at its own pace
+    (so neither waits for the other). One ffmpeg process feeds both where the OS can pass an
+    extra pipe (POSIX), else two. A decoder that produces nothing for `timeout_s` is killed;
+    `cancel` kills it at once. Raises MediaError / Cancelled; a consumer's error propagates."""
+    on_audio = on_audio if req.want_audio else None
+    on_video = on_video if req.want_video else None
+    if on_audio and on_video and os.name != "posix":
+        errors: list[BaseException] = []
+
+        def one(r: ChunkRequest, a: Consumer | None, v: Consumer | None) -> None:
+            try:
+                decode(ffmpeg, r, a, v, timeout_s, cancel)
+            except BaseException as err:  # noqa: BLE001 - re-raised below
+                errors.append(err)
+
+        threads = [threading.Thread(target=one, args=(_only(req, video=False), on_audio, None)),
+                   threading.Thread(target=one, args=(_only(req, audio=False), None, on_video))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return
+
     read_fd = write_fd = None
-    if two_pipes:
+    if on_audio and on_video:
         read_fd, write_fd = os.pipe()
-    argv = chunk_argv(ffmpeg, req, write_fd)
-    logger.debug("chunk: %s", argv)
+    argv = chunk_argv(ffmpeg, _only(req, audio=bool(on_audio), video=bool(on_video)), write_fd)
+    logger.debug("decode: %s", argv)
     proc = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         pass_fds=(write_fd,) if write_fd is not None else (),
     )
     if write_fd is not None:
         os.close(write_fd)
-    outputs: dict[str, bytes] = {}
     activity = [0]
+    stderr_parts: list[bytes] = []
+    failures: list[BaseException] = []
+    video_pipe = os.fdopen(read_fd, "rb") if read_fd is not None else proc.stdout
 
-    def drain(name: str, stream) -> None:
-        parts = []
-        while True:
-            block = stream.read(1 << 16)
-            if not block:
-                break
-            parts.append(block)
+    def run(consumer: Consumer, pipe: BinaryIO) -> None:
+        try:
+            consumer(_Counting(pipe, activity))
+        except BaseException as err:  # noqa: BLE001 - handed to the caller
+            failures.append(err)
+            proc.kill()
+        finally:
+            while pipe.read(1 << 16):  # keep ffmpeg from blocking on a consumer that quit
+                pass
+
+    def drain_stderr() -> None:
+        while block := proc.stderr.read(4096):
+            stderr_parts.append(block)
             activity[0] += 1
-        outputs[name] = b"".join(parts)
 
-    readers = [threading.Thread(target=drain, args=("stdout", proc.stdout), daemon=True),
-               threading.Thread(target=drain, args=("stderr", proc.stderr), daemon=True)]
-    video_file = None
-    if read_fd is not None:
-        video_file = os.fdopen(read_fd, "rb")
-        readers.append(threading.Thread(target=drain, args=("video", video_file), daemon=True))
-    for t in readers:
+    threads = [threading.Thread(target=drain_stderr, daemon=True)]
+    if on_audio:
+        threads.append(threading.Thread(target=run, args=(on_audio, proc.stdout), daemon=True))
+    if on_video:
+        threads.append(threading.Thread(target=run, args=(on_video, video_pipe), daemon=True))
+    for t in threads:
         t.start()
     try:
         _wait_with_watchdog(proc, activity, timeout_s, cancel)
@@ -241,25 +285,38 @@ def stream_chunk(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        for t in readers:
-            t.join(timeout=5)
-        if video_file is not None:
-            video_file.close()
-
-    stderr = outputs.get("stderr", b"").decode("utf-8", "replace")
+        for t in threads:
+            t.join(timeout=30)
+        if read_fd is not None:
+            video_pipe.close()
+    if failures:
+        raise failures[0]
+    stderr = b"".join(stderr_parts).decode("utf-8", "replace")
     if proc.returncode != 0:
         raise MediaError(
             f"ffmpeg failed at {req.start_s:.0f} s: {last_error_line(stderr) or proc.returncode}",
             stderr=stderr, argv=argv,
         )
-    audio_bytes = outputs.get("stdout", b"") if req.want_audio else b""
-    video_bytes = outputs.get("video" if two_pipes else "stdout", b"") if req.want_video else b""
-    audio = np.frombuffer(audio_bytes[: len(audio_bytes) // 4 * 4], np.float32) if audio_bytes \
-        else empty_audio
+
+
+def stream_chunk(
+    ffmpeg: str,
+    req: ChunkRequest,
+    timeout_s: float = 300.0,
+    cancel: threading.Event | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode one chunk whole. Returns (samples float32 (n,), frames uint8 (n, h, w, 3))."""
+    out: dict[str, bytes] = {"audio": b"", "video": b""}
+
+    def keep(name: str) -> Consumer:
+        return lambda pipe: out.__setitem__(name, read_exactly(pipe, 1 << 40))
+
+    decode(ffmpeg, req, keep("audio"), keep("video"), timeout_s, cancel)
+    audio = np.frombuffer(out["audio"][: len(out["audio"]) // 4 * 4], np.float32)
     frame_size = req.width_px * req.height_px * 3
-    n_frames = len(video_bytes) // frame_size
-    video = (np.frombuffer(video_bytes[: n_frames * frame_size], np.uint8)
-             .reshape(n_frames, req.height_px, req.width_px, 3)) if n_frames else empty_video
+    n_frames = len(out["video"]) // frame_size
+    video = np.frombuffer(out["video"][: n_frames * frame_size], np.uint8).reshape(
+        n_frames, req.height_px, req.width_px, 3)
     return audio, video
 
 

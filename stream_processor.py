@@ -1,8 +1,8 @@
 """Walking a stream: chunk planning, decoding each chunk through ffmpeg pipes, and the
 stream-wide feature matrix the chunks are merged into.
 
-`analyze_chunk` is a plain function of picklable arguments, so the same chunk task runs in a
-local thread pool or on a Dask worker.
+`analyze_span` decodes a run of consecutive chunks with one ffmpeg; the same task runs in a
+local thread pool or, through `analyze_span_collect`, on a Dask worker.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -70,41 +71,114 @@ def analysis_frame_size(info: media.MediaInfo, width_px: int) -> tuple[int, int]
     return width_px, max(2, round(width_px * info.height / info.width / 2) * 2)
 
 
-def analyze_chunk(ffmpeg: str, url: str, info: media.MediaInfo, chunk: Chunk, config: Config,
-                  cancel: threading.Event | None = None) -> ChunkFeatures:
-    """Decode one chunk through ffmpeg pipes and compute its feature rows."""
+@dataclass
+class SpanResult:
+    """What a span task hands back: `parts` not already emitted, chunks that decoded to
+    nothing (`empty`, e.g. a playlist shorter than it claimed), and the error that stopped
+    the span early, if any (its remaining chunks are the caller's to retry)."""
+
+    parts: list[ChunkFeatures] = field(default_factory=list)
+    empty: list[tuple[Chunk, str]] = field(default_factory=list)
+    error: str | None = None
+
+
+def analyze_span(ffmpeg: str, url: str, info: media.MediaInfo, chunks: list[Chunk],
+                 config: Config, emit: Callable[[ChunkFeatures], None],
+                 cancel: threading.Event | None = None) -> SpanResult:
+    """Decode consecutive `chunks` with ONE ffmpeg reading from the first chunk's start to the
+    last one's end, and `emit` each chunk's features as soon as both modalities have them.
+
+    Reading a stretch once (instead of seeking for every chunk) is what keeps the analysis
+    at the decoder's own speed and reads every byte of an HLS rendition about once. Audio and
+    video are consumed in their own threads with a buffer of one chunk each. A decoder error
+    ends the span: the result names it, and what was emitted stays emitted.
+    """
+    start, end = chunks[0].start_s, chunks[-1].end_s
     width, height = analysis_frame_size(info, config.analysis_width_px)
-    video_fps = (info.fps or 30.0) / config.frame_skip
-    req = media.ChunkRequest(url, chunk.start_s, chunk.duration_s, config.sample_rate_hz,
-                             info.has_audio, info.has_video, video_fps, width, height)
-    samples, frames = media.stream_chunk(ffmpeg, req, config.ffmpeg_timeout_s, cancel)
-    audio = video = None
-    if info.has_audio:
-        audio = extract_audio_features(samples, config.sample_rate_hz, config.window_s)
-    if info.has_video:
-        video = extract_video_features(frames, video_fps, config.window_s, chunk.duration_s)
-    n = min(len(m) for m in (audio, video) if m is not None)
-    if n == 0:
-        raise MediaError(f"nothing decoded between {chunk.start_s:.0f} s and {chunk.end_s:.0f} s")
-    first = int(round(chunk.start_s / config.window_s))
-    return ChunkFeatures(chunk, first, None if audio is None else audio[:n],
-                         None if video is None else video[:n])
+    fps = (info.fps or 30.0) / config.frame_skip
+    sr = config.sample_rate_hz
+    req = media.ChunkRequest(url, start, end - start, sr, info.has_audio, info.has_video, fps,
+                             width, height)
+    wanted = {m for m, ok in (("audio", info.has_audio), ("video", info.has_video)) if ok}
+    pending: dict[int, dict[str, np.ndarray]] = {}
+    result = SpanResult()
+    lock = threading.Lock()
+
+    def deliver(chunk: Chunk, modality: str, rows: np.ndarray) -> None:
+        with lock:
+            got = pending.setdefault(chunk.index, {})
+            got[modality] = rows
+            if set(got) != wanted:
+                return
+            del pending[chunk.index]
+        n = min(len(m) for m in got.values())
+        if n == 0:
+            result.empty.append((chunk, "nothing decoded (the stream ends before it)"))
+            return
+        emit(ChunkFeatures(chunk, int(round(chunk.start_s / config.window_s)),
+                           got["audio"][:n] if "audio" in got else None,
+                           got["video"][:n] if "video" in got else None))
+
+    def consume(pipe, rate: float, unit_bytes: int, to_array, features) -> None:
+        """Slide over the pipe chunk by chunk; `rate` units (samples or frames) per second."""
+        buf, buf_first = to_array(b""), 0  # buf[0] is unit number buf_first of the span
+        for i, chunk in enumerate(chunks):
+            lo = round((chunk.start_s - start) * rate)
+            hi = round((chunk.end_s - start) * rate)
+            missing = hi - (buf_first + len(buf))
+            if missing > 0:
+                buf = np.concatenate([buf, to_array(media.read_exactly(pipe,
+                                                                       missing * unit_bytes))])
+            deliver(chunk, features[0], features[1](buf[lo - buf_first: hi - buf_first], chunk))
+            following = chunks[i + 1].start_s if i + 1 < len(chunks) else end
+            drop = min(len(buf), max(0, round((following - start) * rate) - buf_first))
+            buf, buf_first = buf[drop:], buf_first + drop
+
+    frame_bytes = width * height * 3
+
+    def audio(pipe) -> None:
+        consume(pipe, sr, 4,
+                lambda b: np.frombuffer(b[: len(b) // 4 * 4], np.float32),
+                ("audio", lambda x, c: extract_audio_features(x, sr, config.window_s)))
+
+    def video(pipe) -> None:
+        consume(pipe, fps, frame_bytes,
+                lambda b: np.frombuffer(b[: len(b) // frame_bytes * frame_bytes], np.uint8)
+                .reshape(-1, height, width, 3),
+                ("video", lambda x, c: extract_video_features(x, fps, config.window_s,
+                                                               c.duration_s)))
+
+    try:
+        media.decode(ffmpeg, req, audio, video, config.ffmpeg_timeout_s, cancel)
+    except MediaError as err:
+        result.error = str(err)
+    return result
 
 
-def analyze_chunk_with_retry(url: str, info: media.MediaInfo, chunk: Chunk, config: Config,
-                             cancel: threading.Event | None = None, ffmpeg: str | None = None
-                             ) -> ChunkFeatures:
-    """`analyze_chunk`, tried `config.chunk_attempts` times. Resolves ffmpeg itself when not
-    given, so it can run on a Dask worker with its own binary."""
-    ffmpeg = ffmpeg or media.find_ffmpeg(config.ffmpeg_binary)
-    for attempt in range(1, config.chunk_attempts + 1):
-        try:
-            return analyze_chunk(ffmpeg, url, info, chunk, config, cancel)
-        except MediaError as err:
-            if attempt == config.chunk_attempts or (cancel is not None and cancel.is_set()):
-                raise
-            logger.warning("chunk %d failed (%s); trying again", chunk.index + 1, err)
-    raise AssertionError("unreachable")
+def analyze_span_collect(url: str, info: media.MediaInfo, chunks: list[Chunk],
+                         config: Config) -> SpanResult:
+    """`analyze_span` returning every part in the result: for Dask workers, which cannot
+    stream back. Resolves ffmpeg on the worker."""
+    parts: list[ChunkFeatures] = []
+    result = analyze_span(media.find_ffmpeg(config.ffmpeg_binary), url, info, chunks, config,
+                          parts.append)
+    result.parts = parts + result.parts
+    return result
+
+
+def plan_spans(chunks: list[Chunk], workers: int, max_chunks: int = 40) -> list[list[Chunk]]:
+    """Group chunks into runs of consecutive chunks for `analyze_span`: at least `workers`
+    runs when there is enough to share, none longer than `max_chunks` (so a failure costs
+    little and progress flows)."""
+    runs: list[list[Chunk]] = []
+    for chunk in chunks:
+        if runs and runs[-1][-1].index == chunk.index - 1:
+            runs[-1].append(chunk)
+        else:
+            runs.append([chunk])
+    total = len(chunks)
+    size = max(1, min(max_chunks, math.ceil(total / max(workers, 1))))
+    return [run[i:i + size] for run in runs for i in range(0, len(run), size)]
 
 
 class StreamProcessor:
@@ -123,9 +197,10 @@ class StreamProcessor:
     def probe(self, url: str) -> media.MediaInfo:
         return media.probe_media(self.ffmpeg, url, timeout_s=self.config.request_timeout_s * 2)
 
-    def analyze(self, url: str, info: media.MediaInfo, chunk: Chunk,
-                cancel: threading.Event | None = None) -> ChunkFeatures:
-        return analyze_chunk_with_retry(url, info, chunk, self.config, cancel, self.ffmpeg)
+    def analyze(self, url: str, info: media.MediaInfo, chunks: list[Chunk],
+                emit: Callable[[ChunkFeatures], None],
+                cancel: threading.Event | None = None) -> SpanResult:
+        return analyze_span(self.ffmpeg, url, info, chunks, self.config, emit, cancel)
 
 
 # --- the stream's feature matrix ---------------------------------------------------------------
@@ -157,7 +232,9 @@ class StreamFeatures:
         target = part.first_window + rows
         keep = target < len(self.valid)
         rows, target = rows[keep], target[keep]
-        dist = np.minimum(rows + 0.5, n_part - rows - 0.5)
+        # Ties (the middle of an overlap) go to the earlier chunk, whatever order chunks
+        # arrive in, so parallel and distributed runs merge identically.
+        dist = np.minimum(rows + 0.5, n_part - rows - 0.5) - 1e-6 * part.chunk.index
         better = dist > edge_distance[target]
         rows, target = rows[better], target[better]
         if self.audio is not None and part.audio is not None:

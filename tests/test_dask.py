@@ -25,8 +25,8 @@ def test_dask_run_equals_local_run(cluster, sample_stream, config):
         assert [(h["start"], h["end"], h["score"]) for h in remote[key]] == \
             [(h["start"], h["end"], h["score"]) for h in local[key]]
     assert remote["skipped_chunks"] == []
-    prefix = cluster.scheduler.task_prefixes["analyze_chunk_with_retry"]
-    assert prefix.state_counts["memory"] >= 6  # every chunk really ran on the cluster
+    prefix = cluster.scheduler.task_prefixes["analyze_span_collect"]
+    assert prefix.state_counts["memory"] >= 2  # both halves of the stream ran on the cluster
 
 
 def test_unreachable_scheduler_is_a_clear_error(sample_stream, config):

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 # Sources ffmpeg may open; a remote playlist may not point it at local files or odd protocols.
 REMOTE_PROTOCOLS = "http,https,tcp,tls,crypto"
+HLS_SEGMENT_RETRIES = 3  # a segment answering 5xx or hanging up is fetched again
 PROBE_TIMEOUT_S = 60.0
 _NOISE = re.compile(r"^(Press \[q\]|\s*$|frame=|size=|video:|\[.*\] ?(Opening|Skip))")
 
@@ -67,6 +68,8 @@ def input_args(source: str, start_s: float | None = None, timeout_s: float = 30.
             "-reconnect", "1", "-reconnect_on_network_error", "1",
             "-reconnect_delay_max", "4",
         ]
+        if source.split("?")[0].lower().endswith(".m3u8"):
+            args += ["-seg_max_retry", str(HLS_SEGMENT_RETRIES)]
     return args + ["-i", source]
 
 
@@ -166,17 +169,22 @@ class ChunkRequest:
     video_fps: float
     width_px: int
     height_px: int
+    network_timeout_s: float = 30.0
 
 
 def chunk_argv(ffmpeg: str, req: ChunkRequest, video_fd: int | None) -> list[str]:
     """One ffmpeg call for a chunk: mono float32 audio on stdout and tiny RGB frames on
     `video_fd` (pipe:N). Decoding once serves both; nothing touches the disk."""
     # Input-side -t bounds both outputs (an output-side -t would bind only the first).
-    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-threads", "1",
-            "-t", f"{req.duration_s:.3f}", *input_args(req.source, req.start_s)]
+    # Warnings are read: they are how the HLS demuxer says it gave up on a segment.
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning", "-threads", "1",
+            "-t", f"{req.duration_s:.3f}",
+            *input_args(req.source, req.start_s, req.network_timeout_s)]
     if req.want_audio:
-        argv += ["-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(req.sample_rate_hz),
-                 "-f", "f32le", "pipe:1"]
+        # async=1 fills holes in the timestamps with silence, as the fps filter does for
+        # video, so what follows a hole keeps its true time.
+        argv += ["-map", "0:a:0", "-vn", "-af", "aresample=async=1", "-ac", "1",
+                 "-ar", str(req.sample_rate_hz), "-f", "f32le", "pipe:1"]
     if req.want_video:
         vf = (f"fps={req.video_fps:.6f},"
               f"scale={req.width_px}:{req.height_px}:flags=fast_bilinear,format=rgb24")
@@ -212,14 +220,22 @@ def read_exactly(pipe: BinaryIO, n_bytes: int) -> bytes:
     return b"".join(parts)
 
 
+# ffmpeg's HLS demuxer drops a segment it cannot fetch and closes the gap in the timestamps,
+# which would shift everything after it; a lost segment therefore stops the decoder.
+_SEGMENT_LOST = re.compile(r"Segment (\d+) of playlist \d+ failed too many times")
+
+
 def decode(ffmpeg: str, req: ChunkRequest, on_audio: Consumer | None,
            on_video: Consumer | None, timeout_s: float = 300.0,
-           cancel: threading.Event | None = None) -> None:
+           cancel: threading.Event | None = None,
+           lost: threading.Event | None = None) -> None:
     """Decode `req` and hand the raw pipes to consumers running in their own threads:
     `on_audio` reads mono float32 samples, `on_video` packed RGB frames, each at its own pace
     (so neither waits for the other). One ffmpeg process feeds both where the OS can pass an
     extra pipe (POSIX), else two. A decoder that produces nothing for `timeout_s` is killed;
-    `cancel` kills it at once. Raises MediaError / Cancelled; a consumer's error propagates."""
+    `cancel` kills it at once. When an HLS segment is lost, `lost` is set (consumers must
+    not trust data from then on) and MediaError names the segment. Raises MediaError /
+    Cancelled; a consumer's error propagates."""
     on_audio = on_audio if req.want_audio else None
     on_video = on_video if req.want_video else None
     if on_audio and on_video and os.name != "posix":
@@ -227,7 +243,7 @@ def decode(ffmpeg: str, req: ChunkRequest, on_audio: Consumer | None,
 
         def one(r: ChunkRequest, a: Consumer | None, v: Consumer | None) -> None:
             try:
-                decode(ffmpeg, r, a, v, timeout_s, cancel)
+                decode(ffmpeg, r, a, v, timeout_s, cancel, lost)
             except BaseException as err:  # noqa: BLE001 - re-raised below
                 errors.append(err)
 
@@ -267,10 +283,18 @@ def decode(ffmpeg: str, req: ChunkRequest, on_audio: Consumer | None,
             while pipe.read(1 << 16):  # keep ffmpeg from blocking on a consumer that quit
                 pass
 
+    segment_lost: list[str] = []
+
     def drain_stderr() -> None:
-        while block := proc.stderr.read(4096):
-            stderr_parts.append(block)
+        for line in iter(proc.stderr.readline, b""):
+            stderr_parts.append(line)
             activity[0] += 1
+            found = _SEGMENT_LOST.search(line.decode("utf-8", "replace"))
+            if found and not segment_lost:
+                segment_lost.append(found.group(1))
+                if lost is not None:
+                    lost.set()
+                proc.kill()
 
     threads = [threading.Thread(target=drain_stderr, daemon=True)]
     if on_audio:
@@ -292,6 +316,9 @@ def decode(ffmpeg: str, req: ChunkRequest, on_audio: Consumer | None,
     if failures:
         raise failures[0]
     stderr = b"".join(stderr_parts).decode("utf-8", "replace")
+    if segment_lost:
+        raise MediaError(f"HLS segment {segment_lost[0]} could not be read "
+                         f"({last_error_line(stderr) or 'no answer'})", stderr=stderr, argv=argv)
     if proc.returncode != 0:
         raise MediaError(
             f"ffmpeg failed at {req.start_s:.0f} s: {last_error_line(stderr) or proc.returncode}",

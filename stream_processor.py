@@ -98,14 +98,17 @@ def analyze_span(ffmpeg: str, url: str, info: media.MediaInfo, chunks: list[Chun
     fps = (info.fps or 30.0) / config.frame_skip
     sr = config.sample_rate_hz
     req = media.ChunkRequest(url, start, end - start, sr, info.has_audio, info.has_video, fps,
-                             width, height)
+                             width, height, config.request_timeout_s)
     wanted = {m for m, ok in (("audio", info.has_audio), ("video", info.has_video)) if ok}
     pending: dict[int, dict[str, np.ndarray]] = {}
     result = SpanResult()
     lock = threading.Lock()
+    lost = threading.Event()  # a segment went missing: later data sits at the wrong times
 
     def deliver(chunk: Chunk, modality: str, rows: np.ndarray) -> None:
         with lock:
+            if lost.is_set():
+                return
             got = pending.setdefault(chunk.index, {})
             got[modality] = rows
             if set(got) != wanted:
@@ -149,7 +152,7 @@ def analyze_span(ffmpeg: str, url: str, info: media.MediaInfo, chunks: list[Chun
                                                                c.duration_s)))
 
     try:
-        media.decode(ffmpeg, req, audio, video, config.ffmpeg_timeout_s, cancel)
+        media.decode(ffmpeg, req, audio, video, config.ffmpeg_timeout_s, cancel, lost)
     except MediaError as err:
         result.error = str(err)
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -82,3 +83,20 @@ def http_root(media_dir, hls_stream):
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def kick_hls(tmp_path_factory, sample_stream, short_stream, ffmpeg):
+    """hls/720p30 (the sample, stream-copied), hls/160p30 (160x90), hls/clip.mp4."""
+    root = tmp_path_factory.mktemp("kick_hls")
+    for name, codec in (("720p30", ["-c", "copy"]),
+                        ("160p30", ["-vf", "scale=160:90", "-c:v", "libx264", "-preset",
+                                    "ultrafast", "-b:v", "150k", "-c:a", "aac", "-b:a", "48k"])):
+        out = root / name
+        out.mkdir()
+        media.run_ffmpeg([ffmpeg, "-loglevel", "error", "-i", str(sample_stream), *codec,
+                          "-f", "hls", "-hls_time", "10", "-hls_playlist_type", "vod",
+                          "-hls_segment_filename", str(out / "%d.ts"),
+                          str(out / "playlist.m3u8")])
+    shutil.copy(short_stream, root / "clip.mp4")
+    return root

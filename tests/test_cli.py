@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import AUDIO_EVENT
 
 import main
+from conftest import AUDIO_EVENT
 
 
 @pytest.fixture(autouse=True)

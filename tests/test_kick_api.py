@@ -7,20 +7,6 @@ import logging
 import time
 
 import pytest
-from kick_server import (
-    CLIP_ID,
-    DATA_DIR,
-    LEGACY_CLIP_ID,
-    LEGACY_VOD_ID,
-    LIVE_SLUG,
-    MOBILE_CLIP_ID,
-    NEW_VOD_ID,
-    OFFLINE_SLUG,
-    SUB_ONLY_VOD_ID,
-    WEB_SLUG,
-    Fault,
-    KickServer,
-)
 
 import kick_api
 from config import Config
@@ -36,6 +22,20 @@ from kick_api import (
     parse_kick_url,
     pick_variants,
     playback_token_expiry,
+)
+from kick_server import (
+    CLIP_ID,
+    DATA_DIR,
+    LEGACY_CLIP_ID,
+    LEGACY_VOD_ID,
+    LIVE_SLUG,
+    MOBILE_CLIP_ID,
+    NEW_VOD_ID,
+    OFFLINE_SLUG,
+    SUB_ONLY_VOD_ID,
+    WEB_SLUG,
+    Fault,
+    KickServer,
 )
 
 TOKEN = "sekrit-session-token-123"

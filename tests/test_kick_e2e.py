@@ -2,10 +2,12 @@
 made from the sample stream (a "720p30" rendition = the sample, a "160p30" one scaled down)."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+
+import main
+import media
 from conftest import AUDIO_EVENT, VIDEO_EVENT
 from kick_server import (
     CLIP_ID,
@@ -18,28 +20,8 @@ from kick_server import (
     KickServer,
 )
 
-import main
-import media
-
 LEGACY_VOD = f"https://kick.com/xqc/videos/{LEGACY_VOD_ID}"
 NEW_VOD = f"https://kick.com/{WEB_SLUG}/videos/{NEW_VOD_ID}"
-
-
-@pytest.fixture(scope="module")
-def kick_hls(tmp_path_factory, sample_stream, short_stream, ffmpeg):
-    """hls/720p30 (the sample, stream-copied), hls/160p30 (160x90), hls/clip.mp4."""
-    root = tmp_path_factory.mktemp("kick_hls")
-    for name, codec in (("720p30", ["-c", "copy"]),
-                        ("160p30", ["-vf", "scale=160:90", "-c:v", "libx264", "-preset",
-                                    "ultrafast", "-b:v", "150k", "-c:a", "aac", "-b:a", "48k"])):
-        out = root / name
-        out.mkdir()
-        media.run_ffmpeg([ffmpeg, "-loglevel", "error", "-i", str(sample_stream), *codec,
-                          "-f", "hls", "-hls_time", "10", "-hls_playlist_type", "vod",
-                          "-hls_segment_filename", str(out / "%d.ts"),
-                          str(out / "playlist.m3u8")])
-    shutil.copy(short_stream, root / "clip.mp4")
-    return root
 
 
 @pytest.fixture

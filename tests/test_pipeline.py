@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import AUDIO_EVENT, SAMPLE_DURATION_S, VIDEO_EVENT
 
 import demo_media
 import media
 from config import Config
+from conftest import AUDIO_EVENT, SAMPLE_DURATION_S, VIDEO_EVENT
 from errors import Cancelled, InputError
 from kick_clip_generator import (
     FEATURES_NAME,

@@ -1,0 +1,71 @@
+"""The real pipeline against an HLS server that misbehaves on purpose (tests/kick_server.py)."""
+
+import pytest
+
+from config import Config
+from kick_clip_generator import KickClipGenerator
+from kick_server import Fault, KickServer
+
+
+@pytest.fixture
+def server(kick_hls):
+    with KickServer(hls_dir=kick_hls) as srv:
+        yield srv
+
+
+def analyse(server, tmp_path, name, **changes):
+    settings = dict(output_dir=tmp_path / name, models_dir=tmp_path / f"{name}-models",
+                    make_clips=False, use_cache=False, request_timeout_s=2.0)
+    config = Config(**{**settings, **changes})
+    return KickClipGenerator(config).run(server.master_url, config).to_dict()
+
+
+def moments(data):
+    return [(h["start"], h["end"], h["score"]) for h in data["highlights"]]
+
+
+@pytest.fixture
+def clean(server, tmp_path):
+    return analyse(server, tmp_path, "clean")
+
+
+def test_segments_answering_500_or_hanging_up_are_fetched_again(server, tmp_path, clean):
+    server.add_fault("/hls/160p30/3.ts", Fault.error(500), times=1)
+    server.add_fault("/hls/160p30/9.ts", Fault.error(503), times=2)
+    faulty = analyse(server, tmp_path, "faulty")
+    assert server.count("/hls/160p30/3.ts") >= 2 and server.count("/hls/160p30/9.ts") >= 3
+    assert faulty["skipped_chunks"] == []
+    assert moments(faulty) == moments(clean)
+
+
+@pytest.mark.slow
+def test_a_segment_that_never_answers_costs_its_chunk_only(server, tmp_path, clean):
+    server.add_fault("/hls/160p30/7.ts", Fault.slow(60), times=None)  # 70-80 s stalls
+    data = analyse(server, tmp_path, "stalled", request_timeout_s=1.0)
+    skipped = data["skipped_chunks"]
+    assert skipped and all(s["start"] < 80 and s["end"] > 70 for s in skipped)  # only its chunks
+    assert all("segment 7 could not be read" in s["reason"] for s in skipped)
+    # everything after the hole keeps its true time: the video event is still at 100-110 s
+    assert any(h["start"] <= 105 <= h["end"] for h in data["video_highlights"][:1])
+
+
+def test_a_playlist_shorter_than_it_claims_ends_cleanly(server, tmp_path, kick_hls):
+    playlist = (kick_hls / "160p30" / "playlist.m3u8").read_text()
+    lines = playlist.splitlines()
+    cut = [i for i, line in enumerate(lines) if line.endswith(".ts")][8]  # keep 9 segments
+    short = "\n".join(lines[:cut + 1]) + "\n#EXT-X-ENDLIST\n"
+    server.add_fault("/hls/160p30/playlist.m3u8", Fault.text(short), times=None)
+    data = analyse(server, tmp_path, "short")
+    kept = sum(float(line[8:].rstrip(",")) for line in short.splitlines()
+               if line.startswith("#EXTINF:"))
+    assert data["duration_s"] == pytest.approx(kept, abs=0.5)  # what the playlist now holds
+    assert data["highlights"] and data["skipped_chunks"] == []
+
+
+def test_a_corrupt_segment_is_analysed_from_what_decodes(server, tmp_path, kick_hls):
+    garbage = (kick_hls / "160p30" / "4.ts").read_bytes()[:5000] + b"\x00garbage" * 4000
+    server.add_fault("/hls/160p30/4.ts", Fault.text(garbage.decode("latin-1"),
+                                                    content_type="video/mp2t"), times=None)
+    data = analyse(server, tmp_path, "corrupt")
+    assert data["highlights"]
+    assert any(h["start"] <= 45 <= h["end"] for h in data["audio_highlights"][:2])

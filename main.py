@@ -211,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         cancel.set()
         if progress:
             progress.close()
-        print("interrupted - nothing half-written was kept; run the same command to start "
-              "again", file=sys.stderr)
+        print("interrupted - no half-written clip or folder was kept; run the same command "
+              "again to resume (analysed chunks are kept in the feature cache)", file=sys.stderr)
         return 130
     progress.close()
     if args.json:

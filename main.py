@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import logging.handlers
 import os
 import sys
 import threading
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from config import VERSION, Config, field_help
 from errors import InputError, KickClipError
+from logsetup import setup_logging
 
 logger = logging.getLogger("main")
 
@@ -79,32 +79,6 @@ def _metavar(name: str, kind: type) -> str:
     if name.endswith("_s"):
         return "SECONDS"
     return {int: "N", float: "W", Path: "DIR"}.get(kind, "VALUE")
-
-
-def setup_logging(verbose: int, quiet: bool, logs_dir: Path = Path("logs")) -> None:
-    """Console at WARNING (INFO with -v, DEBUG with -vv); a rotating file in logs/ at INFO."""
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG)
-    for old in [h for h in root.handlers if getattr(h, "_kcg", False)]:
-        root.removeHandler(old)  # main() may run more than once in one process (tests, UI)
-        old.close()
-    console = logging.StreamHandler(sys.stderr)
-    console.setLevel(logging.ERROR if quiet else
-                     [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)])
-    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    console._kcg = True
-    root.addHandler(console)
-    try:
-        logs_dir.mkdir(parents=True, exist_ok=True)
-        file = logging.handlers.RotatingFileHandler(logs_dir / "kick_clip_generator.log",
-                                                    maxBytes=2_000_000, backupCount=3,
-                                                    encoding="utf-8")
-        file.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
-        file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        file._kcg = True
-        root.addHandler(file)
-    except OSError:
-        pass  # a read-only checkout still runs; it just keeps no log file
 
 
 class TqdmProgress:
@@ -180,7 +154,8 @@ def resolve_kick(config: Config, link: str | None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.verbose, args.quiet or args.json)
+    setup_logging(args.verbose, args.quiet or args.json,
+                  secrets=[args.kick_token or "", os.environ.get("KICK_TOKEN", "")])
     if not args.demo and args.source is None:
         parser.print_usage(sys.stderr)
         print("error: give a SOURCE (file, URL or Kick link) or --demo", file=sys.stderr)

@@ -72,3 +72,44 @@ def test_a_full_disk_fails_one_clip_at_a_time_and_keeps_the_rest(sample_stream, 
     assert not [p for p in run_dir.iterdir() if ".part" in p.name]
     kept = [h for h in data["highlights"] if h["clip_path"]]
     assert kept and all(Path(h["clip_path"]).stat().st_size > 0 for h in kept)
+
+
+def test_logs_never_contain_tokens_or_cookies(kick_hls, tmp_path, monkeypatch):
+    """A -vv run on a Kick link with a session token: the log file has the DEBUG argv lines
+    but no token, no bearer header, no JWT."""
+    import logging
+
+    import main
+    from kick_server import LIVE_SLUG, Fault, KickServer
+
+    token = "sekrit-session-token-42"
+    jwt = "eyJ0eXAiOiJKV1QiLCJhbGciOiJFUzM4NCJ9.eyJleHAiOjE3OTk5OTk5OTl9.FAKEsig0FAKEsig0"
+    monkeypatch.chdir(tmp_path)
+    with KickServer(hls_dir=kick_hls) as server:
+        for name in ("KICK_BASE_URL", "KICK_WEB_BASE_URL", "KICK_MOBILE_BASE_URL"):
+            monkeypatch.setenv(name, server.base_url)
+        # like IVS: every variant URL carries the playback token
+        server.add_fault("/hls/master.m3u8", Fault.text(
+            "#EXTM3U\n"
+            f"#EXT-X-STREAM-INF:BANDWIDTH=2500000\n{server.base_url}/hls/720p30/"
+            f"playlist.m3u8?token={jwt}\n"
+            f"#EXT-X-STREAM-INF:BANDWIDTH=230000\n{server.base_url}/hls/160p30/"
+            f"playlist.m3u8?token={jwt}\n"), times=None)
+        code = main.main([f"https://kick.com/{LIVE_SLUG}", "--kick-token", token, "-vv",
+                          "--live-window", "20", "--no-clips", "-q"])
+    logging.shutdown()
+    assert code == 0
+    log = (tmp_path / "logs" / "kick_clip_generator.log").read_text()
+    assert "160p30/playlist.m3u8?token=[redacted]" in log  # the argv lines were logged...
+    assert token not in log and "Bearer" not in log
+    assert "eyJ" not in log  # ...without the playback JWT
+
+
+def test_redact_scrubs_urls_headers_jwts_and_named_secrets():
+    from logsetup import redact
+
+    text = ("GET https://x/a.m3u8?token=eyJhbGciOiJFUzM4NCJ9.eyJleHAiOjF9.sig&x=1 "
+            "Authorization: Bearer abc.def mysecret")
+    clean = redact(text, ["mysecret"])
+    assert "eyJ" not in clean and "abc.def" not in clean and "mysecret" not in clean
+    assert "x=1" in clean and "https://x/a.m3u8" in clean

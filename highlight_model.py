@@ -27,6 +27,8 @@ RATED_SAMPLE_WEIGHT = 10.0
 # A rating r in [0, 1] becomes a target on the heuristic's scale: skip ~ a dull window,
 # keep ~ a clear highlight.
 RATING_TARGET_LOW, RATING_TARGET_HIGH = -1.0, 5.0
+RATINGS_FOR_HALF = 25  # ratings at which the model's extra share is half-way grown
+CHANNEL_MIN_RATINGS = 20  # a channel gets its own model from this many ratings on
 MODALITIES = ("audio", "video")
 
 _SCHEMA = """
@@ -103,20 +105,35 @@ class SampleStore:
                               (run_dir,)).fetchall()
         return {int(r): float(v) for r, v in rows}
 
-    def load(self, modality: str, n_features: int, limit: int = MAX_TRAINING_SAMPLES
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Newest samples of one modality: features (n, f), heuristic (n,), rating (n,) NaN
-        where unrated."""
+    def load(self, modality: str, n_features: int, limit: int = MAX_TRAINING_SAMPLES,
+             channel: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Newest samples of one modality (of one channel, if given): features (n, f),
+        heuristic (n,), rating (n,) NaN where unrated. Rated samples always come first."""
+        where = "modality=? AND n_features=?" + (" AND channel=?" if channel else "")
+        args = (modality, n_features, *([channel] if channel else []))
         with closing(self._connect()) as db:
             rows = db.execute(
-                "SELECT features, heuristic, rating FROM samples WHERE modality=? AND "
-                "n_features=? ORDER BY id DESC LIMIT ?", (modality, n_features, limit)).fetchall()
+                f"SELECT features, heuristic, rating FROM samples WHERE {where} "
+                "ORDER BY rating IS NULL, id DESC LIMIT ?", (*args, limit)).fetchall()
         if not rows:
             return np.zeros((0, n_features), np.float32), np.zeros(0), np.zeros(0)
         x = np.stack([np.frombuffer(r[0], np.float32) for r in rows])
         heuristic = np.array([r[1] for r in rows], np.float64)
         rating = np.array([np.nan if r[2] is None else r[2] for r in rows], np.float64)
         return x, heuristic, rating
+
+    def rating_count(self, channel: str | None = None) -> int:
+        with closing(self._connect()) as db:
+            if channel:
+                return int(db.execute("SELECT COUNT(*) FROM ratings WHERE channel=?",
+                                      (channel,)).fetchone()[0])
+            return int(db.execute("SELECT COUNT(*) FROM ratings").fetchone()[0])
+
+    def rated_channels(self) -> dict[str, int]:
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT channel, COUNT(*) FROM ratings WHERE channel IS NOT NULL "
+                              "GROUP BY channel").fetchall()
+        return {str(c): int(n) for c, n in rows}
 
     def counts(self) -> dict[str, int]:
         with closing(self._connect()) as db:
@@ -134,6 +151,16 @@ class SampleStore:
         return row[0] if row else None
 
 
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60] or "_"
+
+
+def rating_share(n_ratings: int) -> float:
+    """How much the model's share of the score grows with the user's ratings: 0 without
+    any, half-way to the maximum at RATINGS_FOR_HALF."""
+    return n_ratings / (n_ratings + RATINGS_FOR_HALF)
+
+
 @dataclass
 class _Fitted:
     pipeline: object  # sklearn Pipeline(StandardScaler, GradientBoostingRegressor)
@@ -149,21 +176,27 @@ class MLHighlightModel:
         self.store = SampleStore(self.models_dir / DB_NAME)
         self._fitted: dict[str, _Fitted | None] = {}
 
-    def _path(self, modality: str) -> Path:
-        return self.models_dir / f"{modality}_model.joblib"
+    def _path(self, modality: str, channel: str | None = None) -> Path:
+        folder = self.models_dir / "channels" / _safe(channel) if channel else self.models_dir
+        return folder / f"{modality}_model.joblib"
 
-    def model(self, modality: str, feature_names: tuple[str, ...]) -> _Fitted | None:
-        """The saved model of `modality`, if there is one for these features."""
-        if modality not in self._fitted:
-            self._fitted[modality] = self._load(modality)
-        fitted = self._fitted[modality]
+    def model(self, modality: str, feature_names: tuple[str, ...],
+              channel: str | None = None) -> _Fitted | None:
+        """The saved model of `modality` for these features: the channel's own when it has
+        one, else the global one."""
+        if channel and self._path(modality, channel).exists():
+            key = f"{modality}@{channel}"
+        else:
+            key, channel = modality, None
+        if key not in self._fitted:
+            self._fitted[key] = self._load(self._path(modality, channel))
+        fitted = self._fitted[key]
         if fitted is not None and fitted.feature_names != tuple(feature_names):
             logger.warning("%s model was trained on other features; ignoring it", modality)
             return None
         return fitted
 
-    def _load(self, modality: str) -> _Fitted | None:
-        path = self._path(modality)
+    def _load(self, path: Path) -> _Fitted | None:
         if not path.exists():
             return None
         import joblib
@@ -177,10 +210,10 @@ class MLHighlightModel:
                            path.name, err, aside.name)
             return None
 
-    def predict(self, modality: str, feature_names: tuple[str, ...], z: np.ndarray
-                ) -> np.ndarray | None:
+    def predict(self, modality: str, feature_names: tuple[str, ...], z: np.ndarray,
+                channel: str | None = None) -> np.ndarray | None:
         """Model scores (n,) for z-scored features (n, f), or None without a model."""
-        fitted = self.model(modality, feature_names)
+        fitted = self.model(modality, feature_names, channel)
         if fitted is None or len(z) == 0:
             return None
         return fitted.pipeline.predict(z).astype(np.float32)
@@ -189,9 +222,11 @@ class MLHighlightModel:
                     z: np.ndarray, heuristic: np.ndarray) -> int:
         return self.store.add(modality, source, channel, times_s, z, heuristic)
 
-    def train(self, modality: str, feature_names: tuple[str, ...]) -> int:
-        """Refit one modality's model from the store. Returns samples used (0: not enough)."""
-        x, heuristic, rating = self.store.load(modality, len(feature_names))
+    def train(self, modality: str, feature_names: tuple[str, ...],
+              channel: str | None = None) -> int:
+        """Refit one modality's model (a channel's own, if given) from the store. Returns the
+        samples used (0: not enough)."""
+        x, heuristic, rating = self.store.load(modality, len(feature_names), channel=channel)
         if len(x) < self.min_samples:
             logger.info("%s model: %d samples stored, %d needed before training", modality,
                         len(x), self.min_samples)
@@ -209,14 +244,17 @@ class MLHighlightModel:
         pipeline.fit(x, target, gradientboostingregressor__sample_weight=weight)
         import joblib
 
-        self.models_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self._path(modality).with_suffix(".part")
+        target_path = self._path(modality, channel)
+        target_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target_path.with_suffix(".part")
         joblib.dump({"pipeline": pipeline, "feature_names": list(feature_names)}, tmp)
-        tmp.replace(self._path(modality))
-        self._fitted[modality] = _Fitted(pipeline, tuple(feature_names))
-        self.store.set_meta(f"{modality}_trained_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
-        logger.info("%s model trained on %d samples (%d rated)", modality, len(x),
-                    int(rated.sum()))
+        tmp.replace(target_path)
+        self._fitted[f"{modality}@{channel}" if channel else modality] = _Fitted(
+            pipeline, tuple(feature_names))
+        if not channel:
+            self.store.set_meta(f"{modality}_trained_at", time.strftime("%Y-%m-%dT%H:%M:%S"))
+        logger.info("%s model%s trained on %d samples (%d rated)", modality,
+                    f" for {channel}" if channel else "", len(x), int(rated.sum()))
         return len(x)
 
     def feature_importances(self, modality: str, feature_names: tuple[str, ...]

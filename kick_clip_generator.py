@@ -43,7 +43,7 @@ from audio_analyzer import AUDIO_FEATURES
 from config import VERSION, Config
 from errors import Cancelled, InputError, KickAPIError, KickClipError, MediaError
 from feature_cache import FeatureCache, cache_key
-from highlight_model import MLHighlightModel
+from highlight_model import CHANNEL_MIN_RATINGS, MLHighlightModel, rating_share
 from stream_processor import (
     FEATURES_NAME,
     Chunk,
@@ -322,7 +322,8 @@ class KickClipGenerator:
 
         t2 = time.perf_counter()
         progress(0.86, "scoring")
-        scores = self.score(features, config)
+        channel = (src.kick or {}).get("channel")
+        scores = self.score(features, config, channel)
         result = self.rank(features, scores, config)
         result.source, result.title, result.kick = src.original, src.title, src.kick
         result.media = info.to_dict()
@@ -481,8 +482,11 @@ class KickClipGenerator:
             raise MediaError(f"could not analyse any part of the stream: {reason}")
         return features, skipped, notes
 
-    def score(self, features: StreamFeatures, config: Config) -> Scores:
-        """Per-window heuristic scores on per-stream z-scores, blended with the model."""
+    def score(self, features: StreamFeatures, config: Config, channel: str | None = None
+              ) -> Scores:
+        """Per-window heuristic scores on per-stream z-scores, blended with the model (the
+        channel's own when it has one). The model's share starts at 1 - heuristic_weight and
+        grows towards twice that as the user rates clips."""
         model = self.model_for(config)
         valid = features.valid
         parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
@@ -495,16 +499,18 @@ class KickClipGenerator:
             z = np.zeros_like(matrix)
             z[valid] = scoring.robust_z(matrix[valid])
             heuristic = scoring.weighted_score(z, names, weights)
-            ml = model.predict(modality, names, z)
+            ml = model.predict(modality, names, z, channel)
             parts[modality] = (z, heuristic, ml)
+        ml_share = (1 - config.heuristic_weight) * (
+            1 + rating_share(model.store.rating_count(channel)))
         blended: dict[str, np.ndarray] = {}
         ml_parts = []
         for modality, (_, heuristic, ml) in parts.items():
             if ml is None:
                 blended[modality] = heuristic
             else:
-                hw = config.heuristic_weight
-                blended[modality] = (hw * heuristic + (1 - hw) * ml).astype(np.float32)
+                share = min(ml_share, 1.0)
+                blended[modality] = ((1 - share) * heuristic + share * ml).astype(np.float32)
                 ml_parts.append(ml)
         weight = {"audio": config.audio_weight, "video": config.video_weight}
         total = sum(weight[m] for m in blended) or 1.0
@@ -590,7 +596,7 @@ class KickClipGenerator:
                 continue
             heuristic = scoring.weighted_score(z[picks], names, weights)
             model.add_samples(modality, src.original, channel, times, z[picks], heuristic)
-            trained[modality] = model.train(modality, names)
+        trained = self.retrain(config, channel)
         return {"used": scores.ml is not None, "trained_on": trained, **model.store.counts()}
 
     def cut_clips(self, processor: StreamProcessor, urls: StreamURLs, info: media.MediaInfo,
@@ -679,7 +685,8 @@ class KickClipGenerator:
         config = config or self.config
         data = self.load_run(run_dir)
         features = StreamFeatures.load(Path(run_dir) / FEATURES_NAME)
-        result = self.rank(features, self.score(features, config), config)
+        channel = (data.get("kick") or {}).get("channel")
+        result = self.rank(features, self.score(features, config, channel), config)
         result.source, result.title, result.kick = data["source"], data["title"], data.get("kick")
         result.media, result.run_dir = data.get("media", {}), str(run_dir)
         result.skipped_chunks = data.get("skipped_chunks", [])
@@ -745,11 +752,20 @@ class KickClipGenerator:
             status[f"{modality}_importances"] = model.feature_importances(modality, names)
         return status
 
-    def retrain(self, config: Config | None = None) -> dict[str, int]:
-        """Refit both models from everything stored now."""
+    def retrain(self, config: Config | None = None, channel: str | None = None
+                ) -> dict[str, int]:
+        """Refit the global models from everything stored now, and the channel's own (or,
+        without a channel, every channel's) once it has CHANNEL_MIN_RATINGS ratings."""
         model = self.model_for(config or self.config)
-        return {"audio": model.train("audio", AUDIO_FEATURES),
-                "video": model.train("video", VIDEO_FEATURES)}
+        trained = {}
+        rated = model.store.rated_channels()
+        channels = [c for c in ([channel] if channel else rated)
+                    if c and rated.get(c, 0) >= CHANNEL_MIN_RATINGS]
+        for modality, names in (("audio", AUDIO_FEATURES), ("video", VIDEO_FEATURES)):
+            trained[modality] = model.train(modality, names)
+            for ch in channels:
+                trained[f"{modality}@{ch}"] = model.train(modality, names, channel=ch)
+        return trained
 
     @staticmethod
     def _new_run_dir(config: Config, name: str) -> Path:

@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="main.py",
         description="Find the best moments of a stream and cut them into clips.",
         epilog="examples:\n  python main.py --demo\n  python main.py recording.mp4\n"
-               "  python main.py https://host/vod/master.m3u8 --top-n 5 --no-clips",
+               "  python main.py https://host/vod/master.m3u8 --top-n 5 --no-clips\n"
+               "  python main.py rate output_clips/<run> 3 --keep   (teach the model)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("source", nargs="?", help="video/audio file, HLS or MP4 URL, Kick link")
@@ -151,7 +152,42 @@ def resolve_kick(config: Config, link: str | None) -> dict:
         return api.resolve(link).to_dict()
 
 
+def rate_main(argv: list[str]) -> int:
+    """`main.py rate RUN_DIR CLIP_NO --keep|--skip|--stars N`: store a rating, retrain."""
+    parser = argparse.ArgumentParser(
+        prog="main.py rate", description="Rate a clip so the model learns what you like.")
+    parser.add_argument("run_dir", help="a run folder under output_clips/")
+    parser.add_argument("clip", type=int, help="the clip's rank (clip_03_... is 3)")
+    verdict = parser.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--keep", action="store_const", const=1.0, dest="rating")
+    verdict.add_argument("--skip", action="store_const", const=0.0, dest="rating")
+    verdict.add_argument("--stars", type=int, choices=range(1, 6), metavar="1-5")
+    parser.add_argument("--models-dir", type=Path, default=None, help=field_help("models_dir"))
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(0, False)
+    rating = args.rating if args.stars is None else (args.stars - 1) / 4
+    try:
+        from kick_clip_generator import KickClipGenerator
+
+        config = Config.from_env(models_dir=args.models_dir)
+        generator = KickClipGenerator(config)
+        counts = generator.rate(args.run_dir, args.clip, rating, config)
+        trained = generator.retrain(config)
+    except KickClipError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    print(f"rated clip {args.clip}: {rating:.2f} ({counts['ratings']} ratings stored); "
+          f"model retrained on {max(trained.values(), default=0)} samples")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "rate":
+        return rate_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose, args.quiet or args.json,

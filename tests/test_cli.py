@@ -114,3 +114,18 @@ def test_video_only_file_works_with_an_empty_audio_list(tmp_path, capsys, ffmpeg
     assert any("no audio" in n for n in data["notes"])
     first = data["highlights"][0]
     assert first["start"] <= 30 <= first["end"] and Path(first["clip_path"]).exists()
+
+
+def test_rate_command_stores_ratings_and_retrains(sample_stream, capsys, tmp_path):
+    assert main.main([str(sample_stream), "--no-clips", "--json", "--top-n", "3"]) == 0
+    run_dir = json.loads(capsys.readouterr().out)["run_dir"]
+    assert main.main(["rate", run_dir, "1", "--keep"]) == 0
+    assert main.main(["rate", run_dir, "2", "--stars", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 ratings stored" in out and "model retrained" in out
+    assert main.main(["rate", run_dir, "9", "--skip"]) == 2
+    assert "no clip 9" in capsys.readouterr().err
+    assert main.main(["rate", str(tmp_path), "1", "--keep"]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main.main(["rate", run_dir, "1"])  # --keep, --skip or --stars is required

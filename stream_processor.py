@@ -140,8 +140,7 @@ def analyze_span(ffmpeg: str, url: str, info: media.MediaInfo, chunks: list[Chun
     frame_bytes = width * height * 3
 
     def audio(pipe) -> None:
-        consume(pipe, sr, 4,
-                lambda b: np.frombuffer(b[: len(b) // 4 * 4], np.float32),
+        consume(pipe, sr, media.AUDIO_SAMPLE_BYTES, media.pcm_to_float,
                 ("audio", lambda x, c: extract_audio_features(x, sr, config.window_s)))
 
     def video(pipe) -> None:

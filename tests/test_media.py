@@ -24,8 +24,8 @@ def test_chunk_argv_seeks_on_the_input_and_bounds_both_outputs():
     i = argv.index("-i")
     assert argv[argv.index("-ss") + 1] == "30.000" and argv.index("-ss") < i
     assert argv.index("-t") < i  # input-side: limits the audio and the video output
-    assert argv[argv.index("-ar") + 1] == "22050" and "f32le" in argv
-    assert argv[-1] == "pipe:5" and argv[argv.index("pipe:1") - 1] == "f32le"
+    assert argv[argv.index("-ar") + 1] == "22050" and "s16le" in argv
+    assert argv[-1] == "pipe:5" and argv[argv.index("pipe:1") - 1] == "s16le"
     vf = argv[argv.index("-vf") + 1]
     assert vf.startswith("fps=6.0") and "scale=160:90" in vf and "rgb24" in vf
     assert "-protocol_whitelist" not in argv

@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="make a 3-minute sample stream with planted events and run on it")
     parser.add_argument("--resolve", action="store_true",
                         help="print what a Kick link resolves to, as JSON, and stop")
+    ui = parser.add_argument_group("browser UI")
+    ui.add_argument("--ui", action="store_true", help="open the browser UI instead")
+    ui.add_argument("--host", default="127.0.0.1", help="UI address (default: 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=7860, help="UI port (default: 7860)")
+    ui.add_argument("--share", action="store_true", help="also a public gradio.live link")
     for flag, (name, kind) in OPTIONS.items():
         parser.add_argument(flag, dest=name, type=kind, default=None, metavar=_metavar(name, kind),
                             help=f"{field_help(name)} (default: {getattr(defaults, name)})")
@@ -192,6 +197,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.verbose, args.quiet or args.json,
                   secrets=[args.kick_token or "", os.environ.get("KICK_TOKEN", "")])
+    if args.ui:
+        import gradio_interface
+
+        try:
+            config = Config.from_env(**{name: getattr(args, name)
+                                        for name, _ in OPTIONS.values()})
+        except KickClipError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return err.exit_code
+        gradio_interface.launch(config, host=args.host, port=args.port, share=args.share)
+        return 0
     if not args.demo and args.source is None:
         parser.print_usage(sys.stderr)
         print("error: give a SOURCE (file, URL or Kick link) or --demo", file=sys.stderr)

@@ -1,0 +1,336 @@
+"""The browser UI: `python gradio_interface.py` or `python main.py --ui`.
+
+A thin adapter over `KickClipGenerator`, like the CLI: each handler turns widget values into a
+`Config` copy, makes one engine call and turns the result into display values. Engine errors
+become `gr.Error` with the CLI's one-line text. Every event has an `api_name`, so
+`gradio_client` and scripts can drive the same calls. Importing this module starts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from config import Config, field_help
+from errors import Cancelled, KickClipError
+from kick_clip_generator import FEATURES_NAME, JSON_NAME, KickClipGenerator, StreamFeatures
+from logsetup import setup_logging
+
+logger = logging.getLogger(__name__)
+
+TABLE_HEADERS = ["rank", "start", "end", "score", "audio", "video", "model", "kind", "why"]
+RUN_HEADERS = ["run", "title", "created", "length", "highlights"]
+
+
+def hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def highlight_rows(data: dict[str, Any]) -> list[list[Any]]:
+    def num(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    return [[h["rank"], hms(h["start"]), hms(h["end"]), num(h["score"]), num(h["audio_score"]),
+             num(h["video_score"]), num(h["ml_score"]), h["kind"], ", ".join(h["reasons"])]
+            for h in data["highlights"]]
+
+
+def summary_markdown(data: dict[str, Any]) -> str:
+    lines = [f"**{data['title']}**, {hms(data['duration_s'])}: "
+             f"{len(data['highlights'])} highlights"]
+    if data.get("kick"):
+        kick = data["kick"]
+        lines.append(f"Kick {kick['kind']} of **{kick.get('channel') or '?'}**"
+                     + (f", streamed {kick['created_at'][:10]}" if kick.get("created_at") else ""))
+    lines += [f"- skipped {hms(s['start'])}-{hms(s['end'])}: {s['reason']}"
+              for s in data.get("skipped_chunks", [])]
+    lines += [f"- clip {f['rank']} failed: {f['reason']}" for f in data.get("failed_clips", [])]
+    lines += [f"- {note}" for note in data.get("notes", [])]
+    text = "\n".join(lines)
+    if data.get("run_dir"):
+        text += f"\n\nSaved in `{data['run_dir']}`"
+    return text
+
+
+def timeline_figure(generator: KickClipGenerator, run_dir: str, data: dict[str, Any],
+                    config: Config):
+    """Audio, video and combined score over the whole stream, chosen highlights shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    features = StreamFeatures.load(Path(run_dir) / FEATURES_NAME)
+    scores = generator.score(features, config, (data.get("kick") or {}).get("channel"))
+    minutes = (0.5 + np.arange(len(scores.combined))) * features.window_s / 60
+    fig, ax = plt.subplots(figsize=(10, 3.2), dpi=100)
+    for h in data["highlights"]:
+        ax.axvspan(h["start"] / 60, h["end"] / 60, color="#f5c542", alpha=0.35, lw=0)
+        ax.text(h["peak"] / 60, 1.0, str(h["rank"]), transform=ax.get_xaxis_transform(),
+                ha="center", va="bottom", fontsize=8)
+    for values, label, color in ((scores.audio, "audio", "#3b82f6"),
+                                 (scores.video, "video", "#10b981"),
+                                 (scores.combined, "combined", "#111827")):
+        if values is not None:
+            ax.plot(minutes, values, label=label, color=color,
+                    lw=1.6 if label == "combined" else 0.9)
+    ax.set_xlabel("minutes into the stream")
+    ax.set_ylabel("score")
+    ax.legend(loc="upper right", fontsize=8, ncols=3)
+    ax.margins(x=0)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def zip_clips(run_dir: str, data: dict[str, Any]) -> str | None:
+    clips = [Path(h["clip_path"]) for h in data["highlights"] if h.get("clip_path")]
+    if not clips:
+        return None
+    target = Path(run_dir) / "clips.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as archive:
+        for clip in clips:
+            archive.write(clip, clip.name)
+    return str(target)
+
+
+class UI:
+    """The handlers, bound to one generator and base config. Tested without a server."""
+
+    def __init__(self, generator: KickClipGenerator, config: Config):
+        self.generator = generator
+        self.config = config
+        self.cancel_event = threading.Event()
+
+    # Analyse -------------------------------------------------------------------------------
+
+    def analyze(self, source: str, upload: str | None, top_n: float, clip_length_s: float,
+                pre_roll_s: float, min_gap_s: float, chunk_duration_s: float,
+                frame_skip: float, audio_weight: float, video_weight: float, make_clips: bool,
+                progress: gr.Progress | None = None):
+        """Run the pipeline; returns (summary, table, timeline, gallery, downloads, run_dir)."""
+        chosen = upload or (source or "").strip()
+        try:
+            config = self.config.replace(
+                top_n=int(top_n), clip_length_s=float(clip_length_s),
+                pre_roll_s=float(pre_roll_s), min_gap_s=float(min_gap_s),
+                chunk_duration_s=float(chunk_duration_s), frame_skip=int(frame_skip),
+                audio_weight=float(audio_weight), video_weight=float(video_weight),
+                make_clips=bool(make_clips))
+            self.cancel_event.clear()
+            report = (lambda f, m: progress(f, desc=m)) if progress is not None else None
+            result = self.generator.run(chosen, config, report, self.cancel_event)
+        except Cancelled:
+            raise gr.Error("cancelled - nothing was kept; press Analyse to start again "
+                           "(analysed chunks are reused)") from None
+        except KickClipError as err:
+            raise gr.Error(str(err)) from None
+        return self.show(result.run_dir, config)
+
+    def cancel(self) -> str:
+        self.cancel_event.set()
+        return "cancelling..."
+
+    def show(self, run_dir: str, config: Config | None = None):
+        """A finished run's display values."""
+        config = config or self.config
+        try:
+            data = self.generator.load_run(run_dir)
+        except KickClipError as err:
+            raise gr.Error(str(err)) from None
+        gallery = [(h["clip_path"], f"#{h['rank']} {hms(h['start'])} ({h['kind']})")
+                   for h in data["highlights"] if h.get("clip_path")]
+        downloads = [str(Path(run_dir) / JSON_NAME)]
+        archive = zip_clips(run_dir, data)
+        if archive:
+            downloads.append(archive)
+        return (summary_markdown(data), highlight_rows(data),
+                timeline_figure(self.generator, run_dir, data, config), gallery, downloads,
+                run_dir)
+
+    # Review, model, history -----------------------------------------------------------------
+
+    def run_choices(self) -> list[tuple[str, str]]:
+        return [(f"{Path(r['run_dir']).name} ({r['highlights']} clips)", r["run_dir"])
+                for r in self.generator.list_runs(self.config)]
+
+    def history(self) -> list[list[Any]]:
+        return [[Path(r["run_dir"]).name, r["title"], r["created_at"], hms(r["duration_s"]),
+                 r["highlights"]] for r in self.generator.list_runs(self.config)]
+
+    def clip(self, run_dir: str, rank: float):
+        """(video path, start, end, current rating text) of one clip for the Review tab."""
+        try:
+            data = self.generator.load_run(run_dir)
+        except KickClipError as err:
+            raise gr.Error(str(err)) from None
+        h = next((h for h in data["highlights"] if h["rank"] == int(rank)), None)
+        if h is None:
+            raise gr.Error(f"this run has no clip {int(rank)}")
+        rating = self.generator.ratings(run_dir, self.config).get(int(rank))
+        said = "not rated yet" if rating is None else f"rated {rating:.2f}"
+        return h.get("clip_path"), h["start"], h["end"], said
+
+    def rate(self, run_dir: str, rank: float, verdict: str, stars: float) -> str:
+        """verdict: "keep", "skip" or "stars" (then `stars` 1-5 counts)."""
+        rating = {"keep": 1.0, "skip": 0.0}.get(verdict, (float(stars) - 1) / 4)
+        try:
+            counts = self.generator.rate(run_dir, int(rank), rating, self.config)
+        except KickClipError as err:
+            raise gr.Error(str(err)) from None
+        return f"clip {int(rank)} rated {rating:.2f}; {counts['ratings']} ratings stored"
+
+    def recut(self, run_dir: str, rank: float, start_s: float, end_s: float):
+        try:
+            h = self.generator.recut(run_dir, int(rank), float(start_s), float(end_s),
+                                     self.config)
+        except KickClipError as err:
+            raise gr.Error(str(err)) from None
+        return h.clip_path, f"clip {h.rank} re-cut: {hms(h.start)}-{hms(h.end)}"
+
+    def model_status(self):
+        status = self.generator.model_status(self.config)
+        text = (f"**{status['samples']}** samples stored, **{status['ratings']}** ratings. "
+                f"Audio model trained {status['audio_trained_at'] or 'never'}, video model "
+                f"{status['video_trained_at'] or 'never'}.")
+        rows = sorted(((m, f, round(v, 4)) for m in ("audio", "video")
+                       for f, v in status[f"{m}_importances"].items()), key=lambda r: -r[2])
+        return text, [list(r) for r in rows]
+
+    def retrain(self):
+        trained = self.generator.retrain(self.config)
+        text, rows = self.model_status()
+        return f"retrained ({', '.join(f'{k}: {v}' for k, v in trained.items())}). " + text, rows
+
+
+def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
+    """The Blocks app; `launch` serves it."""
+    ui = UI(generator, config)
+    with gr.Blocks(title="Kick Clip Generator") as app:
+        gr.Markdown("# Kick Clip Generator\nPaste a Kick link, an HLS/MP4 URL or a file path, "
+                    "or upload a recording; the best moments come back as clips.")
+        run_state = gr.State("")
+        with gr.Tab("Analyse"):
+            with gr.Row():
+                source = gr.Textbox(label="Kick link, URL or file path", scale=3,
+                                    placeholder="https://kick.com/xqc/videos/...")
+                upload = gr.File(label="...or upload a recording", type="filepath", scale=2,
+                                 file_types=["video", "audio"])
+            with gr.Row():
+                top_n = gr.Slider(1, 30, value=config.top_n, step=1, label="Highlights",
+                                  info=field_help("top_n"))
+                clip_length = gr.Slider(5, 120, value=config.clip_length_s, step=1,
+                                        label="Clip length (s)")
+                pre_roll = gr.Slider(0, 30, value=config.pre_roll_s, step=1,
+                                     label="Pre-roll (s)", info=field_help("pre_roll_s"))
+                min_gap = gr.Slider(0, 120, value=config.min_gap_s, step=1,
+                                    label="Min gap (s)")
+            with gr.Accordion("Advanced", open=False):
+                with gr.Row():
+                    chunk = gr.Slider(10, 120, value=config.chunk_duration_s, step=5,
+                                      label="Chunk duration (s)")
+                    frame_skip = gr.Slider(1, 30, value=config.frame_skip, step=1,
+                                           label="Frame skip", info=field_help("frame_skip"))
+                    audio_w = gr.Slider(0, 1, value=config.audio_weight, step=0.05,
+                                        label="Audio weight")
+                    video_w = gr.Slider(0, 1, value=config.video_weight, step=0.05,
+                                        label="Video weight")
+                    make_clips = gr.Checkbox(value=config.make_clips, label="Cut clips")
+            with gr.Row():
+                go = gr.Button("Analyse", variant="primary")
+                stop = gr.Button("Cancel", variant="stop")
+            summary = gr.Markdown()
+            table = gr.Dataframe(headers=TABLE_HEADERS, label="Highlights", interactive=False,
+                                 wrap=True)
+            timeline = gr.Plot(label="Timeline")
+            gallery = gr.Gallery(label="Clips", columns=4, height="auto")
+            downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
+        with gr.Tab("Review"):
+            with gr.Row():
+                review_run = gr.Dropdown(label="Run", choices=ui.run_choices(), scale=3,
+                                         allow_custom_value=True)
+                rank = gr.Number(label="Clip", value=1, precision=0, minimum=1, scale=1)
+                load = gr.Button("Show clip", scale=1)
+            player = gr.Video(label="Clip", interactive=False)
+            rating_text = gr.Markdown()
+            with gr.Row():
+                verdict = gr.Radio(["keep", "skip", "stars"], value="keep", label="Verdict",
+                                   info="keep / skip, or rate with the stars")
+                stars = gr.Slider(1, 5, value=4, step=1, label="Stars")
+                rate = gr.Button("Rate", variant="primary")
+            with gr.Row():
+                start = gr.Number(label="Start (s)")
+                end = gr.Number(label="End (s)")
+                recut = gr.Button("Re-cut this clip")
+        with gr.Tab("Model"):
+            model_text = gr.Markdown()
+            importances = gr.Dataframe(headers=["model", "feature", "importance"],
+                                       interactive=False)
+            with gr.Row():
+                refresh_model = gr.Button("Refresh")
+                retrain = gr.Button("Retrain now")
+        with gr.Tab("History"):
+            runs = gr.Dataframe(headers=RUN_HEADERS, value=ui.history(), interactive=False)
+            with gr.Row():
+                pick = gr.Dropdown(label="Run", choices=ui.run_choices(), scale=3,
+                                   allow_custom_value=True)
+                reopen = gr.Button("Open", scale=1)
+                refresh_runs = gr.Button("Refresh list", scale=1)
+
+        shown = [summary, table, timeline, gallery, downloads, run_state]
+        analysis = go.click(ui.analyze, [source, upload, top_n, clip_length, pre_roll, min_gap,
+                                         chunk, frame_skip, audio_w, video_w, make_clips],
+                            shown, api_name="analyze", concurrency_limit=1)
+        analysis.then(lambda: [gr.update(choices=ui.run_choices())] * 2, None,
+                      [review_run, pick], api_name=False)
+        stop.click(ui.cancel, None, summary, api_name="cancel", queue=False)
+        load.click(ui.clip, [review_run, rank], [player, start, end, rating_text],
+                   api_name="clip")
+        rate.click(ui.rate, [review_run, rank, verdict, stars], rating_text, api_name="rate")
+        recut.click(ui.recut, [review_run, rank, start, end], [player, rating_text],
+                    api_name="recut")
+        refresh_model.click(ui.model_status, None, [model_text, importances],
+                            api_name="model_status")
+        retrain.click(ui.retrain, None, [model_text, importances], api_name="retrain")
+        reopen.click(lambda run_dir: ui.show(run_dir), pick, shown, api_name="open_run")
+        refresh_runs.click(lambda: (ui.history(), gr.update(choices=ui.run_choices())), None,
+                           [runs, pick], api_name="history")
+        app.load(ui.model_status, None, [model_text, importances], api_name=False)
+    return app
+
+
+def launch(config: Config | None = None, *, host: str = "127.0.0.1", port: int = 7860,
+           share: bool = False, open_browser: bool = True, block: bool = True) -> gr.Blocks:
+    """Serve the UI. Files are served only from the output folder."""
+    config = config or Config.from_env()
+    Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    app = build_ui(KickClipGenerator(config), config)
+    app.queue(default_concurrency_limit=1)
+    app.launch(server_name=host, server_port=port, share=share, inbrowser=open_browser,
+               allowed_paths=[str(Path(config.output_dir).resolve())],
+               prevent_thread_lock=not block, show_error=True)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Kick Clip Generator in the browser")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--share", action="store_true", help="a public gradio.live link")
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    args = parser.parse_args(argv)
+    setup_logging()
+    launch(host=args.host, port=args.port, share=args.share, open_browser=not args.no_browser)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""The browser UI: handlers called directly, the real server through gradio_client, and a real
+headless Chromium clicking through it."""
+
+import os
+import re
+import shutil
+import socket
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import gradio_interface as gi
+from config import Config
+from kick_clip_generator import KickClipGenerator
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def ui(tmp_path):
+    config = Config(output_dir=tmp_path / "out", models_dir=tmp_path / "models")
+    return gi.UI(KickClipGenerator(config), config)
+
+
+def analyse_args(source, **changes):
+    values = dict(source=source, upload=None, top_n=3, clip_length_s=10, pre_roll_s=3,
+                  min_gap_s=2, chunk_duration_s=30, frame_skip=5, audio_weight=0.5,
+                  video_weight=0.5, make_clips=True)
+    values.update(changes)
+    return values
+
+
+def test_handlers_analyse_review_rate_recut_and_history(ui, short_stream):
+    summary, rows, figure, gallery, downloads, run_dir = ui.analyze(**analyse_args(
+        str(short_stream)))
+    assert "short.mp4" in summary and rows and rows[0][0] == 1
+    assert figure.axes[0].get_xlabel() == "minutes into the stream"
+    assert len(gallery) == len(rows) and all(Path(path).exists() for path, _ in gallery)
+    assert [Path(d).name for d in downloads] == ["highlights.json", "clips.zip"]
+
+    clip, start, end, said = ui.clip(run_dir, 1)
+    assert Path(clip).exists() and end > start and said == "not rated yet"
+    assert "1 ratings stored" in ui.rate(run_dir, 1, "keep", 3)
+    assert "rated 0.75; 1 ratings stored" in ui.rate(run_dir, 1, "stars", 4)  # replaces
+    assert ui.generator.ratings(run_dir) == {1: 0.75}
+    new_clip, text = ui.recut(run_dir, 1, 1.0, 6.0)
+    assert "re-cut" in text and Path(new_clip).exists()
+    assert ui.history()[0][0] == Path(run_dir).name
+    text, importances = ui.model_status()
+    assert "1** ratings" in text and importances
+
+
+def test_handler_errors_are_one_line_gradio_errors(ui):
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="no such file"):
+        ui.analyze(**analyse_args("nothing-here.mp4"))
+    with pytest.raises(gr.Error, match="top_n"):
+        ui.analyze(**analyse_args("x", top_n=0))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ui-server")
+    config = Config(output_dir=tmp / "out", models_dir=tmp / "models")
+    port = free_port()
+    app = gi.launch(config, port=port, open_browser=False, block=False)
+    yield f"http://127.0.0.1:{port}", config
+    app.close()
+
+
+def test_the_real_server_through_gradio_client(server, sample_stream):
+    from gradio_client import Client
+
+    url, config = server
+    client = Client(url + "/", verbose=False)
+    assert {"/analyze", "/rate", "/recut", "/retrain", "/model_status", "/open_run",
+            "/history", "/cancel", "/clip"} <= set(client.view_api(
+                return_format="dict")["named_endpoints"])
+    summary, table, _, gallery, downloads = client.predict(
+        str(sample_stream), None, 3, 30, 8, 10, 30, 5, 0.5, 0.5, True, api_name="/analyze")
+    rows = table["data"]
+    assert len(rows) >= 2 and {rows[0][7], rows[1][7]} == {"audio", "video"}
+    assert all(Path(item["video"]).exists() for item in gallery)
+    assert any(d.endswith("highlights.json") for d in downloads)
+    run_dir = KickClipGenerator(config).list_runs(config)[0]["run_dir"]
+    said = client.predict(run_dir, 2, "keep", 3, api_name="/rate")
+    assert "1 ratings stored" in said
+    assert KickClipGenerator(config).ratings(run_dir, config) == {2: 1.0}
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../../../../etc/passwd",
+                                  "%2e%2e/%2e%2e/%2e%2e/etc/passwd"])
+def test_files_outside_the_output_folder_are_refused(server, path):
+    url, _ = server
+    for prefix in ("/gradio_api/file=", "/file="):
+        try:
+            with urllib.request.urlopen(url + prefix + path, timeout=10) as answer:
+                body = answer.read()
+        except urllib.error.HTTPError as err:
+            assert err.code in (403, 404)
+            continue
+        assert b"root:" not in body
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                                             "(.ci/run installs it with apt)")
+def test_a_first_time_user_in_a_real_browser(server, short_stream, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    url, _ = server
+    started = time.monotonic()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(url, timeout=60_000)
+        page.get_by_text("Kick Clip Generator").first.wait_for(timeout=60_000)
+        page.locator("input[type=file]").first.set_input_files(str(short_stream))
+        page.wait_for_timeout(1500)  # the upload finishes
+        page.get_by_role("button", name="Analyse").click()
+        page.get_by_text(re.compile(r"\d+ highlights")).first.wait_for(timeout=120_000)
+        page.wait_for_timeout(1000)
+        page.locator("img[src^='data:image']").first.wait_for(timeout=30_000)  # timeline
+        page.locator("video, .gallery-item").first.wait_for(timeout=30_000)  # a clip
+        shot = Path(os.environ.get("KCG_SCREENSHOT_DIR", tmp_path)) / "first-run.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert shot.stat().st_size > 20_000
+    print(f"browser test: {time.monotonic() - started:.1f} s, screenshot {shot}")

@@ -105,6 +105,17 @@ def analyze_span(ffmpeg: str, url: str, info: media.MediaInfo, chunks: list[Chun
     lock = threading.Lock()
     lost = threading.Event()  # a segment went missing: later data sits at the wrong times
 
+    tails: dict[str, tuple[int, np.ndarray]] = {}  # modality -> (chunk index, rows) at EOF
+
+    def finish(chunk: Chunk, got: dict[str, np.ndarray]) -> None:
+        n = min(len(m) for m in got.values())
+        if n == 0:
+            result.empty.append((chunk, "nothing decoded (the stream ends before it)"))
+            return
+        emit(ChunkFeatures(chunk, int(round(chunk.start_s / config.window_s)),
+                           got["audio"][:n] if "audio" in got else None,
+                           got["video"][:n] if "video" in got else None))
+
     def deliver(chunk: Chunk, modality: str, rows: np.ndarray) -> None:
         with lock:
             if lost.is_set():
@@ -114,16 +125,12 @@ def analyze_span(ffmpeg: str, url: str, info: media.MediaInfo, chunks: list[Chun
             if set(got) != wanted:
                 return
             del pending[chunk.index]
-        n = min(len(m) for m in got.values())
-        if n == 0:
-            result.empty.append((chunk, "nothing decoded (the stream ends before it)"))
-            return
-        emit(ChunkFeatures(chunk, int(round(chunk.start_s / config.window_s)),
-                           got["audio"][:n] if "audio" in got else None,
-                           got["video"][:n] if "video" in got else None))
+        finish(chunk, got)
 
     def consume(pipe, rate: float, unit_bytes: int, to_array, features) -> None:
-        """Slide over the pipe chunk by chunk; `rate` units (samples or frames) per second."""
+        """Slide over the pipe chunk by chunk; `rate` units (samples or frames) per second.
+        A chunk the data runs out in is kept aside: whether it is the stream's real end or a
+        decoder that died is only known when ffmpeg has exited."""
         buf, buf_first = to_array(b""), 0  # buf[0] is unit number buf_first of the span
         for i, chunk in enumerate(chunks):
             lo = round((chunk.start_s - start) * rate)
@@ -132,7 +139,11 @@ def analyze_span(ffmpeg: str, url: str, info: media.MediaInfo, chunks: list[Chun
             if missing > 0:
                 buf = np.concatenate([buf, to_array(media.read_exactly(pipe,
                                                                        missing * unit_bytes))])
-            deliver(chunk, features[0], features[1](buf[lo - buf_first: hi - buf_first], chunk))
+            rows = features[1](buf[lo - buf_first: hi - buf_first], chunk)
+            if buf_first + len(buf) < hi:
+                tails[features[0]] = (chunk.index, rows)
+                return
+            deliver(chunk, features[0], rows)
             following = chunks[i + 1].start_s if i + 1 < len(chunks) else end
             drop = min(len(buf), max(0, round((following - start) * rate) - buf_first))
             buf, buf_first = buf[drop:], buf_first + drop
@@ -153,7 +164,22 @@ def analyze_span(ffmpeg: str, url: str, info: media.MediaInfo, chunks: list[Chun
     try:
         media.decode(ffmpeg, req, audio, video, config.ffmpeg_timeout_s, cancel, lost)
     except MediaError as err:
-        result.error = str(err)
+        result.error = str(err)  # what was cut short is the caller's to try again
+        return result
+    # ffmpeg finished cleanly: the stream really ends here; what exists of the last chunks
+    # is analysed, chunks past the end are reported empty
+    for chunk in chunks:
+        got = pending.pop(chunk.index, None)
+        if got is None and all(tails.get(m, (None,))[0] != chunk.index for m in wanted):
+            if any(m in tails and tails[m][0] < chunk.index for m in wanted):
+                result.empty.append((chunk, "nothing decoded (the stream ends before it)"))
+            continue
+        got = dict(got or {})
+        for m in wanted:
+            if m not in got:
+                index, rows = tails.get(m, (None, None))
+                got[m] = rows if index == chunk.index else np.zeros((0, 1), np.float32)
+        finish(chunk, got)
     return result
 
 

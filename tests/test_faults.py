@@ -1,5 +1,8 @@
 """The real pipeline against an HLS server that misbehaves on purpose (tests/kick_server.py)."""
 
+import time
+from pathlib import Path
+
 import pytest
 
 from config import Config
@@ -69,3 +72,49 @@ def test_a_corrupt_segment_is_analysed_from_what_decodes(server, tmp_path, kick_
     data = analyse(server, tmp_path, "corrupt")
     assert data["highlights"]
     assert any(h["start"] <= 45 <= h["end"] for h in data["audio_highlights"][:2])
+
+
+def _decoders_of(path: str) -> list[int]:
+    """pids of running ffmpeg decoders reading `path`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if proc.name.isdigit() and b"s16le" in cmd and path.encode() in cmd:
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="finds the decoder through /proc")
+def test_a_decoder_killed_mid_chunk_is_retried_and_nothing_is_lost(sample_stream, tmp_path):
+    import os
+    import signal
+    import threading
+
+    settings = dict(make_clips=False, use_cache=False, workers=1)
+    clean_config = Config(output_dir=tmp_path / "a", models_dir=tmp_path / "ma", **settings)
+    clean = KickClipGenerator(clean_config).run(str(sample_stream), clean_config).to_dict()
+
+    killed: list[int] = []
+
+    def kill_first_decoder() -> None:
+        for _ in range(400):
+            pids = _decoders_of(str(sample_stream))
+            if pids:
+                time.sleep(0.3)  # let it deliver a chunk or two first
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+                return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=kill_first_decoder)
+    watcher.start()
+    config = Config(output_dir=tmp_path / "b", models_dir=tmp_path / "mb", **settings)
+    data = KickClipGenerator(config).run(str(sample_stream), config).to_dict()
+    watcher.join()
+    assert killed, "no decoder was seen"
+    assert data["skipped_chunks"] == []
+    assert [(h["rank"], h["start"], h["end"]) for h in data["highlights"]] == \
+        [(h["rank"], h["start"], h["end"]) for h in clean["highlights"]]

@@ -22,7 +22,9 @@ _BLOCK_S = 10.0
 
 @dataclass(frozen=True)
 class PlantedEvent:
-    """A moment a viewer would clip: `kind` is "audio", "video" or "both"."""
+    """A moment a viewer would clip: `kind` is "audio", "video" or "both". Decoys, which fool
+    naive scoring but are no highlight, are "music" (steady loud music), "brb" (a static
+    "be right back" card) and "cut" (the scene changes once at start_s and stays)."""
 
     start_s: float
     end_s: float
@@ -47,6 +49,13 @@ def _audio_block(t: np.ndarray, events: list[PlantedEvent], rng: np.random.Gener
     bed += 0.004 * rng.standard_normal(t.size)
     out = bed
     for ev in events:
+        if ev.kind == "music":
+            inside = (t >= ev.start_s) & (t < ev.end_s)
+            ti = t[inside]
+            chord = sum(np.sin(2 * np.pi * f * ti) for f in (220.0, 277.2, 329.6, 440.0)) / 4
+            beat = np.exp(-12 * np.mod(ti, 0.5)) * np.sin(2 * np.pi * 60 * ti)
+            out[inside] = 0.45 * chord + 0.3 * beat
+            continue
         if ev.kind not in ("audio", "both"):
             continue
         inside = (t >= ev.start_s) & (t < ev.end_s)
@@ -79,8 +88,18 @@ def video_filtergraph(duration_s: float, events: list[PlantedEvent], width: int,
     """A lavfi graph: calm drifting scene, with noise, flashes and fast boxes in video events."""
     windows = [e for e in events if e.kind in ("video", "both")]
     on = "+".join(f"between(t,{e.start_s:.2f},{e.end_s:.2f})" for e in windows) or "0"
+    cuts = [f"drawbox=x=0:y=0:w=iw:h=ih:color=0x4c3b2a:t=fill:enable='gte(t,{e.start_s:.2f})'"
+            for e in events if e.kind == "cut"]
+    brb = [part for e in events if e.kind == "brb" for part in (
+        f"drawbox=x=0:y=0:w=iw:h=ih:color=0x6a0dad:t=fill"
+        f":enable='between(t,{e.start_s:.2f},{e.end_s:.2f})'",
+        f"drawbox=x=iw/5:y=ih/3:w=3*iw/5:h=ih/8:color=white:t=fill"
+        f":enable='between(t,{e.start_s:.2f},{e.end_s:.2f})'",
+        f"drawbox=x=iw/3:y=ih/2:w=iw/3:h=ih/14:color=0xffd700:t=fill"
+        f":enable='between(t,{e.start_s:.2f},{e.end_s:.2f})'")]
     graph = [
         f"color=c=0x2a3b4c:s={width}x{height}:r={fps}:d={duration_s:.3f}",
+        *cuts,
         "drawbox=x='iw/2+iw/4*sin(t/6)':y='ih/3':w='iw/8':h='ih/4':color=0x9aa7b4:t=fill",
         "drawbox=x='iw/5':y='ih/2+ih/8*sin(t/9)':w='iw/6':h='ih/6':color=0x556070:t=fill",
         "noise=alls=3:allf=t",
@@ -91,6 +110,7 @@ def video_filtergraph(duration_s: float, events: list[PlantedEvent], width: int,
         f"drawbox=x=0:y=0:w=iw:h=ih:color=white@0.9:t=fill"
         f":enable='({on})*lt(mod(t,0.5),0.17)'",
         f"noise=alls=20:allf=t:enable='{on}'",
+        *brb,
         "format=yuv420p",
     ]
     return ",".join(graph)

@@ -183,7 +183,7 @@ def chunk_argv(ffmpeg: str, req: ChunkRequest, video_fd: int | None) -> list[str
     if req.want_audio:
         # async=1 fills holes in the timestamps with silence, as the fps filter does for
         # video, so what follows a hole keeps its true time.
-        argv += ["-map", "0:a:0", "-vn", "-af", "aresample=async=1", "-ac", "1",
+        argv += ["-map", "0:a:0", "-vn", "-af", "aresample=async=1:first_pts=0", "-ac", "1",
                  "-ar", str(req.sample_rate_hz), "-f", "s16le", "pipe:1"]
     if req.want_video:
         vf = (f"fps={req.video_fps:.6f},"

@@ -194,19 +194,29 @@ def analyze_span_collect(url: str, info: media.MediaInfo, chunks: list[Chunk],
     return result
 
 
-def plan_spans(chunks: list[Chunk], workers: int, max_chunks: int = 40) -> list[list[Chunk]]:
-    """Group chunks into runs of consecutive chunks for `analyze_span`: at least `workers`
-    runs when there is enough to share, none longer than `max_chunks` (so a failure costs
-    little and progress flows)."""
-    runs: list[list[Chunk]] = []
+SPAN_MAX_CHUNKS = 12  # about 5 minutes at the defaults: a failure costs little
+SPAN_MIN_CHUNKS = 3
+
+
+def span_size(n_chunks: int) -> int:
+    """Chunks per span for a stream of `n_chunks`: about a quarter of the stream, within
+    [SPAN_MIN_CHUNKS, SPAN_MAX_CHUNKS]. It depends on the stream alone, never on the executor,
+    so a local run and a Dask run decode the very same stretches (and get the same numbers)."""
+    return max(SPAN_MIN_CHUNKS, min(SPAN_MAX_CHUNKS, math.ceil(n_chunks / 4)))
+
+
+def plan_spans(chunks: list[Chunk], n_chunks: int) -> list[list[Chunk]]:
+    """Group `chunks` (those still to do, of a stream of `n_chunks`) into spans for
+    `analyze_span`: consecutive chunks within fixed blocks of `span_size(n_chunks)`."""
+    size = span_size(n_chunks)
+    spans: list[list[Chunk]] = []
     for chunk in chunks:
-        if runs and runs[-1][-1].index == chunk.index - 1:
-            runs[-1].append(chunk)
+        last = spans[-1][-1] if spans else None
+        if last and last.index == chunk.index - 1 and last.index // size == chunk.index // size:
+            spans[-1].append(chunk)
         else:
-            runs.append([chunk])
-    total = len(chunks)
-    size = max(1, min(max_chunks, math.ceil(total / max(workers, 1))))
-    return [run[i:i + size] for run in runs for i in range(0, len(run), size)]
+            spans.append([chunk])
+    return spans
 
 
 class StreamProcessor:

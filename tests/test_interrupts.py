@@ -85,7 +85,5 @@ def test_kill_9_half_way_then_the_same_command_resumes_with_the_same_highlights(
     note = next(n for n in data["notes"] if n.startswith("resumed: "))
     assert 7 <= int(note.split()[1]) < 15
     for key in ("highlights", "audio_highlights", "video_highlights"):
-        assert [(h["rank"], h["start"], h["end"]) for h in data[key]] == \
-            [(h["rank"], h["start"], h["end"]) for h in expected[key]]
-        for a, b in zip(data[key], expected[key]):
-            assert a["score"] == pytest.approx(b["score"], abs=0.02)
+        assert [(h["rank"], h["start"], h["end"], h["score"]) for h in data[key]] == \
+            [(h["rank"], h["start"], h["end"], h["score"]) for h in expected[key]]

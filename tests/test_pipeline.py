@@ -263,10 +263,6 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(sample_stream,
     done = int(note.split()[1])
     assert 0 < done < len(plan_chunks(SAMPLE_DURATION_S, config))
     again = resumed.to_dict()
-    # The same moments in the same order. Scores may differ in the third decimal: a chunk
-    # decoded right after a seek starts a few samples differently than one decoded mid-stretch.
     for key in ("highlights", "audio_highlights", "video_highlights"):
-        assert [(h["rank"], h["start"], h["end"], h["kind"]) for h in again[key]] == \
-            [(h["rank"], h["start"], h["end"], h["kind"]) for h in clean[key]]
-        for a, b in zip(again[key], clean[key]):
-            assert a["score"] == pytest.approx(b["score"], abs=0.02)
+        assert [(h["rank"], h["start"], h["end"], h["kind"], h["score"]) for h in again[key]] \
+            == [(h["rank"], h["start"], h["end"], h["kind"], h["score"]) for h in clean[key]]

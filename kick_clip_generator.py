@@ -488,7 +488,7 @@ class KickClipGenerator:
                 continue
             heuristic = scoring.weighted_score(z[picks], names, weights)
             model.add_samples(modality, src.original, channel, times, z[picks], heuristic)
-        trained = self.retrain(config, channel)
+        trained = self.retrain(config, channel, only_if_stale=True)
         return {"used": scores.ml is not None, "trained_on": trained, **model.store.counts()}
 
     def cut_clips(self, processor: StreamProcessor, urls: StreamURLs, info: media.MediaInfo,
@@ -644,19 +644,23 @@ class KickClipGenerator:
             status[f"{modality}_importances"] = model.feature_importances(modality, names)
         return status
 
-    def retrain(self, config: Config | None = None, channel: str | None = None
-                ) -> dict[str, int]:
+    def retrain(self, config: Config | None = None, channel: str | None = None, *,
+                only_if_stale: bool = False) -> dict[str, int]:
         """Refit the global models from everything stored now, and the channel's own (or,
-        without a channel, every channel's) once it has CHANNEL_MIN_RATINGS ratings."""
+        without a channel, every channel's) once it has CHANNEL_MIN_RATINGS ratings. With
+        `only_if_stale`, a model is refit only when it could learn something new (see
+        `MLHighlightModel.is_stale`). Returns the samples each refit model used."""
         model = self.model_for(config or self.config)
         trained = {}
         rated = model.store.rated_channels()
         channels = [c for c in ([channel] if channel else rated)
                     if c and rated.get(c, 0) >= CHANNEL_MIN_RATINGS]
         for modality, names in (("audio", AUDIO_FEATURES), ("video", VIDEO_FEATURES)):
-            trained[modality] = model.train(modality, names)
-            for ch in channels:
-                trained[f"{modality}@{ch}"] = model.train(modality, names, channel=ch)
+            for ch in (None, *channels):
+                if only_if_stale and not model.is_stale(modality, ch):
+                    continue
+                trained[f"{modality}@{ch}" if ch else modality] = model.train(
+                    modality, names, channel=ch)
         return trained
 
     @staticmethod

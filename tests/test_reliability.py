@@ -19,14 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_corrupt_model_and_databases_are_set_aside_and_the_run_goes_on(sample_stream, tmp_path):
     models = tmp_path / "models"
     models.mkdir()
-    (models / "audio_model.joblib").write_bytes(b"\x80\x04 definitely not a model")
+    (models / "audio_model.npz").write_bytes(b"PK\x03\x04 definitely not a model")
     (models / "samples.sqlite3").write_bytes(b"garbage " * 100)
     (models / "feature_cache.sqlite3").write_bytes(b"more garbage " * 100)
     config = Config(output_dir=tmp_path / "out", models_dir=models, make_clips=False)
     result = KickClipGenerator(config).run(str(sample_stream), config)
     assert result.highlights and result.model["samples"] > 0
     names = sorted(p.name for p in models.iterdir())
-    for original in ("audio_model.joblib", "samples.sqlite3", "feature_cache.sqlite3"):
+    for original in ("audio_model.npz", "samples.sqlite3", "feature_cache.sqlite3"):
         assert any(n.startswith(f"{original}.corrupt-") for n in names), names
         assert original in names  # rebuilt by this run
     assert any(n.startswith("ranked by the heuristic") for n in result.notes)

@@ -628,9 +628,9 @@ class KickClipGenerator:
                               Path(run_dir) / f"clip_{rank:02d}_{_hms(start_s, sep='-')}{ext}",
                               fast=config.fast_cut, has_video=has_video,
                               preset=config.clip_preset, timeout_s=config.ffmpeg_timeout_s)
-        old = h.get("clip_path")
-        if old and Path(old).resolve() != clip.resolve():
-            Path(old).unlink(missing_ok=True)
+        old = Path(h.get("clip_path") or clip).resolve()
+        if old != clip.resolve() and old.parent == Path(run_dir).resolve():
+            old.unlink(missing_ok=True)  # only ever a clip of this run, whatever the JSON says
         h.update(start=round(start_s, 3), end=round(end_s, 3), clip_path=str(clip))
         write_json(Path(run_dir) / JSON_NAME, data)
         return Highlight(**{k: h[k] for k in Highlight.__dataclass_fields__})

@@ -113,3 +113,19 @@ def test_redact_scrubs_urls_headers_jwts_and_named_secrets():
     clean = redact(text, ["mysecret"])
     assert "eyJ" not in clean and "abc.def" not in clean and "mysecret" not in clean
     assert "x=1" in clean and "https://x/a.m3u8" in clean
+
+
+def test_a_recut_never_deletes_a_file_outside_its_run(sample_stream, tmp_path):
+    """highlights.json is a file on disk anyone may edit: a re-cut removes the clip it
+    replaces only when that clip lies in the run's own folder."""
+    config = Config(output_dir=tmp_path / "out", models_dir=tmp_path / "models", top_n=1)
+    generator = KickClipGenerator(config)
+    result = generator.run(str(sample_stream), config)
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    json_path = Path(result.run_dir) / "highlights.json"
+    data = json.loads(json_path.read_text())
+    data["highlights"][0]["clip_path"] = str(victim)
+    json_path.write_text(json.dumps(data))
+    clip = generator.recut(result.run_dir, 1, 2.0, 8.0, config)
+    assert victim.read_text() == "keep me" and Path(clip.clip_path).exists()

@@ -169,6 +169,7 @@ class KickClipGenerator:
         cancel = cancel or threading.Event()
         t0 = time.perf_counter()
 
+        _check_writable(Path(config.output_dir))  # before any work, not after an hour of it
         progress(0.0, "resolving source")
         src = resolve_source(source, config)
         if not src.is_live:
@@ -665,23 +666,32 @@ class KickClipGenerator:
 
     @staticmethod
     def _new_run_dir(config: Config, name: str) -> Path:
-        base = Path(config.output_dir)
+        base = _check_writable(Path(config.output_dir))
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = base / f"{name}_{stamp}"
+        suffix = 1
+        while run_dir.exists():
+            suffix += 1
+            run_dir = base / f"{name}_{stamp}_{suffix}"
         try:
-            base.mkdir(parents=True, exist_ok=True)
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            run_dir = base / f"{name}_{stamp}"
-            suffix = 1
-            while run_dir.exists():
-                suffix += 1
-                run_dir = base / f"{name}_{stamp}_{suffix}"
             run_dir.mkdir()
-            probe = run_dir / ".write-test"
-            probe.write_bytes(b"")
-            probe.unlink()
         except OSError as err:
             raise InputError(f"cannot write to {base}: {err.strerror} - "
                              "choose another --output-dir") from err
         return run_dir
+
+
+def _check_writable(folder: Path) -> Path:
+    """Make `folder` if needed and prove a file can be written in it; InputError if not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise InputError(f"cannot write to {folder}: {err.strerror} - "
+                         "choose another --output-dir") from err
+    return folder
 
 
 def _executor(config: Config, workers: int) -> tuple[Any, Callable[[], None]]:

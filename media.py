@@ -95,6 +95,8 @@ _GENERIC = re.compile(r"^Error opening input|^Error opening input files|Invalid 
                       r"processing input$|^Exiting normally|^Conversion failed")
 _CAUSE = re.compile(r"not on whitelist|No such file|Connection refused|Server returned|timed out|"
                     r"Permission denied|File too large|No space left", re.I)
+# ffmpeg's "[in#0 @ 0x55d0c1f0] " / "[h264 @ 0x...] [Eval @ 0x...] " context prefixes.
+_CONTEXT = re.compile(r"^(\[[^\]]* @ 0x[0-9a-fA-F]+\]\s*)+")
 _STILL = re.compile(r": Video: (png|mjpeg|bmp|webp|tiff|jpeg2000|gif)\b")
 _FPS = re.compile(r"(\d+(?:\.\d+)?) (?:fps|tbr)")
 
@@ -147,7 +149,7 @@ def probe_media(ffmpeg: str, source: str, timeout_s: float = PROBE_TIMEOUT_S) ->
 def last_error_line(stderr: str) -> str:
     """The last line of ffmpeg output that says something: not progress or banners, and not
     the generic summary ffmpeg prints after the specific reason."""
-    lines = [ln.strip() for ln in stderr.strip().splitlines()]
+    lines = [_CONTEXT.sub("", ln.strip()) for ln in stderr.strip().splitlines()]
     lines = [ln for ln in lines if ln and not _NOISE.match(ln)]
     specific = [ln for ln in lines if not _GENERIC.search(ln)]
     causes = [ln for ln in specific if _CAUSE.search(ln)]

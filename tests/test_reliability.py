@@ -32,6 +32,27 @@ def test_corrupt_model_and_databases_are_set_aside_and_the_run_goes_on(sample_st
     assert any(n.startswith("ranked by the heuristic") for n in result.notes)
 
 
+def test_other_programs_databases_and_models_are_set_aside_too(sample_stream, tmp_path):
+    """Valid SQLite files with someone else's tables, and a valid .npz that is no model."""
+    import sqlite3
+
+    import numpy as np
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for name, table in (("samples.sqlite3", "samples"), ("feature_cache.sqlite3", "chunks")):
+        with sqlite3.connect(models / name) as db:
+            db.execute(f"CREATE TABLE {table} (x TEXT)")
+            db.execute(f"INSERT INTO {table} VALUES ('theirs')")
+    np.savez(models / "video_model.npz", weights=np.ones(3))
+    config = Config(output_dir=tmp_path / "out", models_dir=models, make_clips=False)
+    result = KickClipGenerator(config).run(str(sample_stream), config)
+    assert result.highlights and result.model["samples"] > 0
+    names = sorted(p.name for p in models.iterdir())
+    for original in ("samples.sqlite3", "feature_cache.sqlite3", "video_model.npz"):
+        assert any(n.startswith(f"{original}.corrupt-") for n in names), names
+
+
 def test_a_playlist_pointing_at_local_files_is_refused(http_root, media_dir, hls_stream,
                                                        ffmpeg):
     """A remote playlist naming a local file (here a real, playable segment) is not followed:

@@ -320,10 +320,12 @@ class KickClipGenerator:
         pool, close = _executor(config, workers)
 
         def submit(span: list[Chunk]):
+            strict = attempts[span[0].index] == 0  # a retry takes damaged data as it decodes
             if config.dask_scheduler:  # runs elsewhere: its own ffmpeg, results at the end
-                return pool.submit(analyze_span_collect, urls.analysis, info, span, config)
+                return pool.submit(analyze_span_collect, urls.analysis, info, span, config,
+                                   strict)
             return pool.submit(processor.analyze, urls.analysis, info, span, arrived.put,
-                               cancel)
+                               cancel, strict)
 
         report()
         # Each worker is one core's worth: BLAS's own threads on top would oversubscribe the

@@ -650,9 +650,11 @@ def assemble(replay: ChatReplay, n_windows: int, window_s: float, duration_s: fl
     if not replay.complete:
         block["covered_from_s"] = round(replay.covered_from_s, 1)
         block["reason"] = replay.reason or "stopped early"
+        more = ("raise chat_max_pages to fetch more" if "page limit" in block["reason"]
+                else "run again to fetch the rest")
         notes.append(f"chat: partial ({block['reason']}) - chat covers "
                      f"{_hms(replay.covered_from_s)}-{_hms(duration_s)}; before that ranked "
-                     "on audio and video (run again to fetch the rest)")
+                     f"on audio and video ({more})")
     return chat, block, notes
 
 

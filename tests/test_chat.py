@@ -12,11 +12,13 @@ import pytest
 
 import kick_chat
 import main
+from audio_analyzer import AUDIO_FEATURES
 from config import Config
 from errors import Cancelled
 from kick_chat import CHAT_FEATURES, ChatMessages, chat_features, estimate_lag, fetch_replay
-from kick_clip_generator import KickClipGenerator
+from kick_clip_generator import KickClipGenerator, StreamFeatures
 from kick_server import LEGACY_VOD_ID, Fault, KickServer, load_fixture, make_chat
+from video_analyzer import VIDEO_FEATURES
 
 RATE, CHATTERS, EMOTES, SHORT = (CHAT_FEATURES.index(n) for n in CHAT_FEATURES)
 START = 1_790_000_000.0  # the test VOD's start, epoch s
@@ -152,6 +154,33 @@ def test_too_little_chat_is_left_out_never_zeroed():
                                             Config())
     assert chat is None and notes == ["chat: unavailable (Kick refused the request) - ranked "
                                       "on audio and video"]
+
+
+def test_a_partial_fetch_scores_what_it_covers_and_leaves_the_rest_to_audio_and_video(
+        tmp_path):
+    rng = np.random.default_rng(6)
+    times = np.r_[poisson(rng, 250, 1200, 1.0), poisson(rng, 900, 906, 12.0)]
+    rows = [(START + math.floor(t), i, "W") for i, t in enumerate(times)]
+    replay = kick_chat.ChatReplay(rows, START, 250.0, False, "Kick refused the request")
+    config = Config(models_dir=tmp_path / "models")
+    chat, block, notes = kick_chat.assemble(replay, 1200, 1.0, 1200.0, None,
+                                            np.ones(1200, bool), config)
+    assert block["available"] and block["covered_from_s"] == 250.0
+    assert block["reason"] == "Kick refused the request" and "chat: partial" in notes[0]
+    assert not chat.covered[:250 - 8].any() and chat.covered[250:1190].all()
+
+    features = StreamFeatures(1.0, 1200.0, rng.normal(0, 1, (1200, len(AUDIO_FEATURES))),
+                              rng.normal(0, 1, (1200, len(VIDEO_FEATURES))),
+                              np.ones(1200, bool))
+    generator = KickClipGenerator(config)
+    without = generator.score(features, config)
+    scores = generator.score(features, config, chat=chat)
+    assert np.array_equal(scores.combined[~chat.covered], without.combined[~chat.covered])
+    assert not np.allclose(scores.combined[chat.covered], without.combined[chat.covered])
+    assert np.isnan(scores.chat[~chat.covered]).all()
+    ranked = generator.rank(features, scores, config)
+    assert 890 <= ranked.chat_highlights[0].peak <= 902  # the burst, 8 s (the default) back
+    assert all(h.peak >= 242 for h in ranked.chat_highlights)  # never where chat is unknown
 
 
 # --- fetching against the fake Kick --------------------------------------------------------
@@ -304,10 +333,18 @@ def test_kick_vod_chat_end_to_end(kick, capsys):
     assert (Path(data["run_dir"]) / kick_chat.CHAT_NAME).exists()
 
     requests = legacy_chat_requests(kick)
-    reranked = KickClipGenerator(Config.from_env()).rerank(data["run_dir"])
+    config = Config.from_env()
+    reranked = KickClipGenerator(config).rerank(data["run_dir"])
     assert [h.peak for h in reranked.chat_highlights] == [h["peak"] for h in
                                                           data["chat_highlights"]]
     assert reranked.chat == chat
+
+    import gradio_interface as gi  # the UI shows it: a chat column and a chat line
+
+    summary, rows, figure, *_ = gi.UI(KickClipGenerator(config), config).show(data["run_dir"])
+    assert rows[0][gi.TABLE_HEADERS.index("chat")] == f"{data['highlights'][0]['chat_score']:.2f}"
+    assert "chat" in [line.get_label() for line in figure.axes[0].lines]
+    assert f"Chat: {chat['messages']} messages" in summary
 
     code, again, err = run_cli(capsys, LEGACY_VOD)  # chat from the cache: no requests
     assert code == 0, err

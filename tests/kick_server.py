@@ -578,9 +578,13 @@ def _make_handler(server: KickServer) -> type[http.server.BaseHTTPRequestHandler
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                if send_body:
-                    self.wfile.write(payload)
+                if send_body:  # counted first: the client may read it before write returns
                     server._count_bytes(parts.path, len(payload))
+                    try:
+                        self.wfile.write(payload)
+                    except (BrokenPipeError, ConnectionResetError):
+                        server._count_bytes(parts.path, -len(payload))
+                        raise
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
 

@@ -48,6 +48,15 @@ VIDEO_WEIGHTS = {
     "edge_density_std": 0.5,
     "color_variance": 1.0,
 }
+# Kick chat (kick_chat.py): how far chat rises above the stream's own usual rate counts most;
+# how many different people take part guards it against one spammer; emote spam and a shift to
+# short messages ("W", "KEKW", "LMAO") are how a crowd reacts, but they also drift with memes.
+CHAT_WEIGHTS = {
+    "message_rate": 2.0,
+    "chatters": 1.0,
+    "emotes": 1.0,
+    "short_share": 0.5,
+}
 
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
@@ -85,6 +94,20 @@ class Config:
     video_weights: dict[str, float] = field(
         default_factory=lambda: dict(VIDEO_WEIGHTS),
         metadata={"help": "heuristic weight per video feature"},
+    )
+
+    # Kick chat (VODs only)
+    use_chat: bool = _opt(True, "fetch a Kick VOD's chat replay and score it (off: --no-chat)")
+    chat_weight: float = _opt(0.4, "share of the chat score in the combined score")
+    chat_lag_s: float = _opt(8.0, "chat reacts this many seconds after the moment (used when "
+                                  "the lag cannot be estimated from the stream)")
+    chat_max_lag_s: float = _opt(20.0, "longest reaction lag the estimate considers")
+    chat_request_interval_s: float = _opt(1.0, "pause between two chat requests (Kick blocks "
+                                               "bursts)")
+    chat_max_pages: int = _opt(3600, "most chat pages (~25 messages each) fetched per VOD")
+    chat_weights: dict[str, float] = field(
+        default_factory=lambda: dict(CHAT_WEIGHTS),
+        metadata={"help": "heuristic weight per chat feature"},
     )
 
     # Selection and clips
@@ -142,6 +165,13 @@ class Config:
         _check(0 <= self.video_weight <= 100, "video_weight must be between 0 and 100")
         _check(self.audio_weight + self.video_weight > 0,
                "audio_weight and video_weight cannot both be 0")
+        _check(0 <= self.chat_weight <= 100, "chat_weight must be between 0 and 100")
+        _check(0 <= self.chat_max_lag_s <= 120, "chat_max_lag_s must be between 0 and 120 s")
+        _check(0 <= self.chat_lag_s <= self.chat_max_lag_s,
+               "chat_lag_s must be between 0 and chat_max_lag_s")
+        _check(0 <= self.chat_request_interval_s <= 60,
+               "chat_request_interval_s must be between 0 and 60 s")
+        _check(self.chat_max_pages >= 1, "chat_max_pages must be at least 1")
         _check(0.0 <= self.heuristic_weight <= 1.0, "heuristic_weight must be between 0 and 1")
         _check(self.smooth_s >= 0, "smooth_s must not be negative")
         _check(self.min_training_samples >= 2, "min_training_samples must be at least 2")
@@ -184,7 +214,7 @@ class Config:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
-            if f.name in ("audio_weights", "video_weights"):
+            if f.name in ("audio_weights", "video_weights", "chat_weights"):
                 continue
             name = ENV_ALIASES.get(f.name, ENV_PREFIX + f.name.upper())
             raw = environ.get(name)

@@ -20,12 +20,14 @@ import numpy as np
 
 from config import Config, field_help
 from errors import Cancelled, KickClipError
+from kick_chat import CHAT_NAME, ChatFeatures
 from kick_clip_generator import FEATURES_NAME, JSON_NAME, KickClipGenerator, StreamFeatures
 from logsetup import setup_logging
 
 logger = logging.getLogger(__name__)
 
-TABLE_HEADERS = ["rank", "start", "end", "score", "audio", "video", "model", "kind", "why"]
+TABLE_HEADERS = ["rank", "start", "end", "score", "audio", "video", "model", "kind", "chat",
+                 "why"]
 RUN_HEADERS = ["run", "title", "created", "length", "highlights"]
 
 
@@ -39,8 +41,8 @@ def highlight_rows(data: dict[str, Any]) -> list[list[Any]]:
         return "-" if value is None else f"{value:.2f}"
 
     return [[h["rank"], hms(h["start"]), hms(h["end"]), num(h["score"]), num(h["audio_score"]),
-             num(h["video_score"]), num(h["ml_score"]), h["kind"], ", ".join(h["reasons"])]
-            for h in data["highlights"]]
+             num(h["video_score"]), num(h["ml_score"]), h["kind"], num(h.get("chat_score")),
+             ", ".join(h["reasons"])] for h in data["highlights"]]
 
 
 def summary_markdown(data: dict[str, Any]) -> str:
@@ -50,6 +52,10 @@ def summary_markdown(data: dict[str, Any]) -> str:
         kick = data["kick"]
         lines.append(f"Kick {kick['kind']} of **{kick.get('channel') or '?'}**"
                      + (f", streamed {kick['created_at'][:10]}" if kick.get("created_at") else ""))
+    chat = data.get("chat") or {}
+    if chat.get("available"):
+        lines.append(f"Chat: {chat['messages']} messages, reaction lag {chat['lag_s']:.1f} s "
+                     f"({'estimated' if chat.get('lag_estimated') else 'default'})")
     lines += [f"- skipped {hms(s['start'])}-{hms(s['end'])}: {s['reason']}"
               for s in data.get("skipped_chunks", [])]
     lines += [f"- clip {f['rank']} failed: {f['reason']}" for f in data.get("failed_clips", [])]
@@ -62,14 +68,15 @@ def summary_markdown(data: dict[str, Any]) -> str:
 
 def timeline_figure(generator: KickClipGenerator, run_dir: str, data: dict[str, Any],
                     config: Config):
-    """Audio, video and combined score over the whole stream, chosen highlights shaded."""
+    """Audio, video, chat and combined score over the whole stream, highlights shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     features = StreamFeatures.load(Path(run_dir) / FEATURES_NAME)
-    scores = generator.score(features, config, (data.get("kick") or {}).get("channel"))
+    chat = ChatFeatures.load(Path(run_dir) / CHAT_NAME)
+    scores = generator.score(features, config, (data.get("kick") or {}).get("channel"), chat)
     minutes = (0.5 + np.arange(len(scores.combined))) * features.window_s / 60
     fig, ax = plt.subplots(figsize=(10, 3.2), dpi=100)
     for h in data["highlights"]:
@@ -78,13 +85,14 @@ def timeline_figure(generator: KickClipGenerator, run_dir: str, data: dict[str, 
                 ha="center", va="bottom", fontsize=8)
     for values, label, color in ((scores.audio, "audio", "#3b82f6"),
                                  (scores.video, "video", "#10b981"),
+                                 (scores.chat, "chat", "#a855f7"),
                                  (scores.combined, "combined", "#111827")):
         if values is not None:
             ax.plot(minutes, values, label=label, color=color,
                     lw=1.6 if label == "combined" else 0.9)
     ax.set_xlabel("minutes into the stream")
     ax.set_ylabel("score")
-    ax.legend(loc="upper right", fontsize=8, ncols=3)
+    ax.legend(loc="upper right", fontsize=8, ncols=4)
     ax.margins(x=0)
     fig.tight_layout()
     plt.close(fig)

@@ -7,6 +7,7 @@ Data flows through the seed's components in this order:
               `video_analyzer.py`)
            -> scoring (per-stream robust z-scores, the seed's weighted heuristic, `scoring.py`)
            -> MLHighlightModel (GradientBoosting blended in once trained, `highlight_model.py`)
+           (+ Kick chat for VODs: fetched in a background thread meanwhile, `kick_chat.py`)
            -> selection (peaks, padding, min gap) -> clip cutting (`media.py`) -> JSON
 
 `KickClipGenerator` drives it. It never prints, exits or imports a UI library: progress goes to
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+import kick_chat
 import media
 import scoring
 from audio_analyzer import AUDIO_FEATURES
@@ -43,6 +45,7 @@ from config import VERSION, Config
 from errors import Cancelled, InputError, KickClipError, MediaError
 from feature_cache import FeatureCache, cache_key
 from highlight_model import CHANNEL_MIN_RATINGS, MLHighlightModel, rating_share
+from kick_chat import CHAT_FEATURES, CHAT_NAME, ChatFeatures, ChatJob
 from sources import Source, StreamURLs, resolve_source, safe_name
 from stream_processor import (
     FEATURES_NAME,
@@ -79,6 +82,7 @@ class Highlight:
     score: float
     audio_score: float | None
     video_score: float | None
+    chat_score: float | None
     ml_score: float | None
     kind: str
     reasons: list[str]
@@ -91,7 +95,8 @@ class Highlight:
 
 @dataclass(frozen=True)
 class Scores:
-    """Per-window scores of a stream (each float32 (n_windows,) or None)."""
+    """Per-window scores of a stream (each float32 (n_windows,) or None). `chat` is NaN where
+    chat does not cover a window; the `_z` matrices are (n_windows, n_features)."""
 
     combined: np.ndarray
     audio: np.ndarray | None
@@ -99,6 +104,8 @@ class Scores:
     ml: np.ndarray | None
     audio_z: np.ndarray | None
     video_z: np.ndarray | None
+    chat: np.ndarray | None = None
+    chat_z: np.ndarray | None = None
 
 
 @dataclass
@@ -111,6 +118,8 @@ class RunResult:
     highlights: list[Highlight]
     audio_highlights: list[Highlight]
     video_highlights: list[Highlight]
+    chat_highlights: list[Highlight] = field(default_factory=list)
+    chat: dict[str, Any] = field(default_factory=lambda: kick_chat.unavailable("not scored"))
     run_dir: str | None = None
     kick: dict[str, Any] | None = None
     skipped_chunks: list[dict[str, Any]] = field(default_factory=list)
@@ -134,6 +143,8 @@ class RunResult:
             "highlights": [h.to_dict() for h in self.highlights],
             "audio_highlights": [h.to_dict() for h in self.audio_highlights],
             "video_highlights": [h.to_dict() for h in self.video_highlights],
+            "chat_highlights": [h.to_dict() for h in self.chat_highlights],
+            "chat": self.chat,
             "skipped_chunks": self.skipped_chunks,
             "failed_clips": self.failed_clips,
             "notes": self.notes,
@@ -201,19 +212,42 @@ class KickClipGenerator:
 
         t1 = time.perf_counter()
         urls = StreamURLs(src, config)
-        features, skipped, cache_notes = self.extract_features(processor, src, info, config,
-                                                               progress, cancel, urls)
+        chat_skip = kick_chat.skip_reason(src.kick, config)
+        job = None if chat_skip else ChatJob(config, src.kick or {}, duration).start()
+        try:
+            features, skipped, cache_notes = self.extract_features(
+                processor, src, info, config, _with_chat(progress, job), cancel, urls)
+            timings["analysis"] = time.perf_counter() - t1
+            if job is not None:
+                t_wait = time.perf_counter()
+                _wait_for_chat(job, progress, cancel)
+                timings["chat_wait"] = time.perf_counter() - t_wait
+        finally:
+            if job is not None:
+                job.stop()  # on the way out early; what the fetch stored is kept for next time
         notes += cache_notes
-        timings["analysis"] = time.perf_counter() - t1
 
         t2 = time.perf_counter()
         progress(0.86, "scoring")
         channel = (src.kick or {}).get("channel")
-        scores = self.score(features, config, channel)
+        if job is None:
+            chat, chat_block = None, kick_chat.unavailable(chat_skip or "")
+            if (src.kick or {}).get("kind") == "vod" and config.use_chat:
+                notes.append(f"chat: unavailable ({chat_skip}) - ranked on audio and video")
+        else:
+            # the lag is estimated against the heuristic alone: the same whatever the model
+            plain = self.score(features, config.replace(heuristic_weight=1.0), channel)
+            reference = plain.audio if plain.audio is not None else plain.combined
+            chat, chat_block, chat_notes = kick_chat.assemble(
+                job.result(), len(features.valid), features.window_s, features.duration_s,
+                reference, features.valid, config)
+            notes += chat_notes
+        scores = self.score(features, config, channel, chat)
         result = self.rank(features, scores, config)
         result.source, result.title, result.kick = src.original, src.title, src.kick
         result.media = info.to_dict()
         result.skipped_chunks = skipped
+        result.chat = chat_block
         result.notes = notes + result.notes
         if config.clip_length_s > duration:
             result.notes.append(f"clip length {config.clip_length_s:.0f} s is longer than the "
@@ -225,6 +259,8 @@ class KickClipGenerator:
         run_dir = self._new_run_dir(config, src.name)
         try:
             features.save(run_dir / FEATURES_NAME)
+            if chat is not None:
+                chat.save(run_dir / CHAT_NAME)  # re-ranking needs no network
             if config.make_clips:
                 self.cut_clips(processor, urls, info, result, run_dir, config, progress,
                                cancel)
@@ -377,11 +413,13 @@ class KickClipGenerator:
             raise MediaError(f"could not analyse any part of the stream: {reason}")
         return features, skipped, notes
 
-    def score(self, features: StreamFeatures, config: Config, channel: str | None = None
-              ) -> Scores:
+    def score(self, features: StreamFeatures, config: Config, channel: str | None = None,
+              chat: ChatFeatures | None = None) -> Scores:
         """Per-window heuristic scores on per-stream z-scores, blended with the model (the
         channel's own when it has one). The model's share starts at 1 - heuristic_weight and
-        grows towards twice that as the user rates clips."""
+        grows towards twice that as the user rates clips. Chat (heuristic only) is a third
+        term where it covers a window; the combined score is the weighted mean of the terms
+        present there, so missing chat is left out, never counted as zero."""
         model = self.model_for(config)
         valid = features.valid
         parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
@@ -408,16 +446,28 @@ class KickClipGenerator:
                 blended[modality] = ((1 - share) * heuristic + share * ml).astype(np.float32)
                 ml_parts.append(ml)
         weight = {"audio": config.audio_weight, "video": config.video_weight}
-        total = sum(weight[m] for m in blended) or 1.0
-        combined = sum(weight[m] * s for m, s in blended.items()) / total
+        total = np.full(len(valid), float(sum(weight[m] for m in blended)))
+        combined = sum((weight[m] * s.astype(np.float64) for m, s in blended.items()),
+                       np.zeros(len(valid)))
+        chat_score = chat_z = None
+        if chat is not None and len(chat.covered) == len(valid):
+            use = chat.covered & valid
+            chat_z = np.zeros_like(chat.matrix)
+            chat_z[use] = scoring.robust_z(chat.matrix[use])
+            heuristic = scoring.weighted_score(chat_z, CHAT_FEATURES, config.chat_weights)
+            chat_score = np.where(use, heuristic, np.nan).astype(np.float32)
+            combined = combined + config.chat_weight * np.where(use, heuristic, 0.0)
+            total = total + config.chat_weight * use
+        combined = combined / np.where(total > 0, total, 1.0)
         combined = np.where(valid, combined, np.nan).astype(np.float32)
         ml_mean = np.mean(ml_parts, axis=0).astype(np.float32) if ml_parts else None
         return Scores(combined, blended.get("audio"), blended.get("video"), ml_mean,
                       parts["audio"][0] if "audio" in parts else None,
-                      parts["video"][0] if "video" in parts else None)
+                      parts["video"][0] if "video" in parts else None, chat_score, chat_z)
 
     def rank(self, features: StreamFeatures, scores: Scores, config: Config) -> RunResult:
-        """Select the three ranked lists. Pure: no decoding, so re-ranking is instant."""
+        """Select the ranked lists (combined, audio, video, chat). Pure: no decoding, so
+        re-ranking is instant."""
         notes = []
         if scores.ml is None:
             logger.info("no trained model yet: ranking on the heuristic alone")
@@ -426,20 +476,24 @@ class KickClipGenerator:
         def pick(score: np.ndarray | None, kind_hint: str | None) -> list[Highlight]:
             if score is None:
                 return []
-            filled = np.where(features.valid, score, np.nanmin(score[features.valid]))
+            usable = features.valid & np.isfinite(score)  # chat covers only part, maybe
+            if not usable.any():
+                return []
+            filled = np.where(usable, score, np.nanmin(score[usable]))
             spans = scoring.select_spans(
                 filled, features.window_s, features.duration_s, top_n=config.top_n,
                 min_gap_s=config.min_gap_s, smooth_s=config.smooth_s,
                 clip_length_s=config.clip_length_s, pre_roll_s=config.pre_roll_s,
                 post_roll_s=config.post_roll_s, max_clip_length_s=config.max_clip_length_s,
-                valid=features.valid)
+                valid=usable)
             return [self._highlight(rank, span, scores, config, kind_hint)
                     for rank, span in enumerate(spans, 1)]
 
         return RunResult(
             source="", title="", duration_s=features.duration_s, config=config, media={},
             highlights=pick(scores.combined, None), audio_highlights=pick(scores.audio, "audio"),
-            video_highlights=pick(scores.video, "video"), notes=notes)
+            video_highlights=pick(scores.video, "video"),
+            chat_highlights=pick(scores.chat, "chat"), notes=notes)
 
     def _highlight(self, rank: int, span: scoring.Span, scores: Scores,
                    config: Config, kind_hint: str | None) -> Highlight:
@@ -448,13 +502,19 @@ class KickClipGenerator:
         region = slice(lo, max(hi, lo + 1))
 
         def part(values: np.ndarray | None) -> float | None:
-            return None if values is None else round(float(np.nanmax(values[region])), 3)
+            if values is None:
+                return None
+            known = values[region][np.isfinite(values[region])]
+            return round(float(known.max()), 3) if len(known) else None
 
-        audio, video = part(scores.audio), part(scores.video)
+        audio, video, chat = part(scores.audio), part(scores.video), part(scores.chat)
+        chat_here = scores.chat is not None and bool(np.isfinite(scores.chat[i]))
         reasons = []
         for modality, z, names, weights, w in (
             ("audio", scores.audio_z, AUDIO_FEATURES, config.audio_weights, config.audio_weight),
             ("video", scores.video_z, VIDEO_FEATURES, config.video_weights, config.video_weight),
+            ("chat", scores.chat_z if chat_here else None, CHAT_FEATURES, config.chat_weights,
+             config.chat_weight),
         ):
             if z is not None and w > 0 and kind_hint in (None, modality):
                 reasons += [(f, w * c) for f, c in scoring.contributions(z[i], names, weights)]
@@ -464,10 +524,12 @@ class KickClipGenerator:
             a = config.audio_weight * max(audio or 0.0, 0.0)
             v = config.video_weight * max(video or 0.0, 0.0)
             kind = "audio" if a > 2 * v else "video" if v > 2 * a else "both"
+            if config.chat_weight * max(chat or 0.0, 0.0) > 2 * max(a, v):
+                kind = "chat"
         else:
             kind = kind_hint
         return Highlight(rank, span.start, span.end, span.peak, span.score,
-                         audio, video, part(scores.ml), kind, words)
+                         audio, video, chat, part(scores.ml), kind, words)
 
     def learn(self, src: Source, features: StreamFeatures, scores: Scores, result: RunResult,
               config: Config) -> dict[str, Any]:
@@ -580,11 +642,13 @@ class KickClipGenerator:
         config = config or self.config
         data = self.load_run(run_dir)
         features = StreamFeatures.load(Path(run_dir) / FEATURES_NAME)
+        chat = ChatFeatures.load(Path(run_dir) / CHAT_NAME)  # saved: no network needed
         channel = (data.get("kick") or {}).get("channel")
-        result = self.rank(features, self.score(features, config, channel), config)
+        result = self.rank(features, self.score(features, config, channel, chat), config)
         result.source, result.title, result.kick = data["source"], data["title"], data.get("kick")
         result.media, result.run_dir = data.get("media", {}), str(run_dir)
         result.skipped_chunks = data.get("skipped_chunks", [])
+        result.chat = data.get("chat") or kick_chat.unavailable("this run predates chat")
         return result
 
     def rate(self, run_dir: str | Path, rank: int, rating: float,
@@ -636,7 +700,7 @@ class KickClipGenerator:
             old.unlink(missing_ok=True)  # only ever a clip of this run, whatever the JSON says
         h.update(start=round(start_s, 3), end=round(end_s, 3), clip_path=str(clip))
         write_json(Path(run_dir) / JSON_NAME, data)
-        return Highlight(**{k: h[k] for k in Highlight.__dataclass_fields__})
+        return Highlight(**{k: h.get(k) for k in Highlight.__dataclass_fields__})
 
     def model_status(self, config: Config | None = None) -> dict[str, Any]:
         """Samples and ratings stored, when each model was trained, feature importances."""
@@ -719,6 +783,30 @@ def _executor(config: Config, workers: int) -> tuple[Any, Callable[[], None]]:
         client.close()
 
     return client.get_executor(pure=False), close
+
+
+def _with_chat(progress: Progress, job: ChatJob | None) -> Progress:
+    """The analysis progress with the chat fetch's beside it. The bar shows the slower of the
+    two, so its ETA is the run's (fractions 0.02-0.85 are the analysis stage)."""
+    if job is None:
+        return progress
+
+    def report(fraction: float, message: str) -> None:
+        chat_fraction, _ = job.status()
+        progress(min(fraction, 0.02 + 0.83 * chat_fraction),
+                 f"{message}, chat {100 * chat_fraction:.0f}%")
+
+    return report
+
+
+def _wait_for_chat(job: ChatJob, progress: Progress, cancel: threading.Event) -> None:
+    """Analysis is done; the chat fetch may still run (an 8-hour VOD's chat takes ~15-20 min
+    at Kick's pace, once: it is cached). Show its progress until it ends or the user cancels."""
+    while not job.wait(0.2):
+        if cancel.is_set():
+            raise Cancelled("cancelled")
+        fraction, message = job.status()
+        progress(0.02 + 0.83 * fraction, message)
 
 
 def _find_rank(data: dict[str, Any], rank: int) -> dict[str, Any]:

@@ -31,6 +31,7 @@ OPTIONS = {
     "--frame-skip": ("frame_skip", int),
     "--audio-weight": ("audio_weight", float),
     "--video-weight": ("video_weight", float),
+    "--chat-weight": ("chat_weight", float),
     "--output-dir": ("output_dir", Path),
     "--models-dir": ("models_dir", Path),
     "--workers": ("workers", int),
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=field_help("fast_cut"))
     parser.add_argument("--no-cache", dest="use_cache", action="store_false", default=None,
                         help="analyse every chunk again instead of reusing stored features")
+    parser.add_argument("--no-chat", dest="use_chat", action="store_false", default=None,
+                        help="do not fetch a Kick VOD's chat replay (fetched at one page of "
+                             "~25 messages a second: minutes for a long VOD, once, then cached)")
     parser.add_argument("--json", action="store_true", help="print the result JSON to stdout")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table")
@@ -140,6 +144,8 @@ def _hms(seconds: float) -> str:
 
 def summary(result: dict) -> str:
     lines = [f"{result['title']} ({_hms(result['duration_s'])})", format_table(result)]
+    if result.get("kick"):  # files and URLs have no chat to speak of
+        lines.append(chat_line(result.get("chat") or {}))
     for item in result["skipped_chunks"]:
         lines.append(f"skipped {_hms(item['start'])}-{_hms(item['end'])}: {item['reason']}")
     for item in result["failed_clips"]:
@@ -148,6 +154,17 @@ def summary(result: dict) -> str:
     if result.get("run_dir"):
         lines.append(f"written to {result['run_dir']}")
     return "\n".join(lines)
+
+
+def chat_line(chat: dict) -> str:
+    """Whether chat took part in the ranking, in one line."""
+    if not chat.get("available"):
+        return f"chat: not used ({chat.get('reason') or 'unavailable'})"
+    how = "estimated" if chat.get("lag_estimated") else "default"
+    line = (f"chat: {chat['messages']} messages, reaction lag {chat['lag_s']:.1f} s ({how})")
+    if chat.get("reason"):
+        line += f", partial: {chat['reason']}"
+    return line
 
 
 def demo_source(config: Config) -> str:
@@ -230,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     overrides = {name: getattr(args, name) for name, _ in OPTIONS.values()}
     overrides.update(make_clips=args.make_clips, fast_cut=args.fast_cut,
-                     use_cache=args.use_cache)
+                     use_cache=args.use_cache, use_chat=args.use_chat)
     progress = None
     cancel = threading.Event()
     try:
@@ -256,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         if progress:
             progress.close()
         print("interrupted - no half-written clip or folder was kept; run the same command "
-              "again to resume (analysed chunks are kept in the feature cache)", file=sys.stderr)
+              "again to resume (analysed chunks and fetched chat are kept in the cache)",
+              file=sys.stderr)
         return 130
     progress.close()
     if args.json:

@@ -22,6 +22,8 @@ REASON_WORDS = {
     "edge_density_mean": "busy picture", "edge_density_std": "changing detail",
     "color_variance": "colourful picture", "brightness_std": "flashes",
     "scene_cuts": "scene cuts",
+    "message_rate": "chat burst", "chatters": "many chatters", "emotes": "emote spam",
+    "short_share": "short reactions",
 }
 
 

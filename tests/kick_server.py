@@ -18,6 +18,10 @@ fixtures in tests/data/kick with their stream URLs pointed at this server):
     POST /api/v1/stream/{video_id}/playback      E8   public 019f704e-..., sub-only 019f7a11-...
     GET  /api/v2/clips/{id}[/play]               E10/E10b  HLS clip and legacy .mp4 clip
     GET  /api/v1/clips/{id}                      E11  mobile-only clip
+    GET  /api/v2/channels/{id}/messages?cursor=  E13  chat history of channel id `id` from
+                                                 `chat[id]` (empty without): newest first,
+                                                 `chat_page_size` a page, each page repeating
+                                                 `chat_overlap` messages of the one before
 
 Media routes:
 
@@ -34,8 +38,9 @@ hls_dir layout: one folder per rendition, named like Kick's (`160p30`, `1080p60`
 holding `playlist.m3u8` (or `index.m3u8`) and its segments. BANDWIDTH comes from `bandwidths`
 or Kick's typical value for the name.
 
-The `channels`, `videos`, `web_videos`, `clips` and `mobile_clips` dicts are the data behind
-the routes; tests may change them.
+The `channels`, `videos`, `web_videos`, `clips`, `mobile_clips` and `chat` dicts are the data
+behind the routes; tests may change them. `make_chat` builds fixture-shaped chat messages for a
+VOD's time window with planted bursts.
 """
 
 from __future__ import annotations
@@ -43,16 +48,19 @@ from __future__ import annotations
 import copy
 import http.server
 import json
+import random
 import re
 import socket
 import struct
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "kick"
 
@@ -254,6 +262,10 @@ class KickServer:
         }
         self.mobile_clips: dict[str, dict[str, Any]] = {
             MOBILE_CLIP_ID: self._fixture("clip_mobile.json")}
+        # channel id -> chat messages (any order), each with a hidden "_us" (epoch µs)
+        self.chat: dict[int, list[dict[str, Any]]] = {}
+        self.chat_page_size = 25
+        self.chat_overlap = 3
 
     def _fixture(self, name: str) -> Any:
         return self._rewrite(load_fixture(name))
@@ -296,12 +308,12 @@ class KickServer:
             self._bytes_by_path[path] += size
 
     def route(self, method: str, path: str, body: bytes,
-              range_header: str | None) -> tuple[int, dict[str, str], bytes]:
+              range_header: str | None, query: str = "") -> tuple[int, dict[str, str], bytes]:
         """The normal answer for a request: (status, headers, body)."""
         if path == "/api/v1/stream/manifest.m3u8":
             return self._playlist(self._master(absolute=True))
         if path.startswith("/api/"):
-            status, obj = self._api(method, path, body)
+            status, obj = self._api(method, path, body, query)
             return status, {"Content-Type": "application/json"}, json.dumps(obj).encode()
         if path == "/hls/master.m3u8":
             return self._playlist(self._master(absolute=False))
@@ -315,7 +327,7 @@ class KickServer:
             return 200, {"Content-Type": "video/mp4"}, b"\0" * 4096
         return 404, {"Content-Type": "text/plain"}, b"not found"
 
-    def _api(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+    def _api(self, method: str, path: str, body: bytes, query: str = "") -> tuple[int, Any]:
         parts = [p for p in path.split("/") if p][1:]  # drop "api"
         not_found = (404, {"message": "No query results for model."})
         match (method, parts):
@@ -324,6 +336,8 @@ class KickServer:
                 if channel is None:
                     return 404, load_fixture("channel_not_found.json")
                 return 200, channel
+            case ("GET", ["v2", "channels", channel_id, "messages"]):
+                return 200, self._chat_page(channel_id, query)
             case ("GET", ["v2", "channels", slug, "livestream"]):
                 channel = self.channels.get(slug.lower())
                 if channel is None:
@@ -354,6 +368,23 @@ class KickServer:
                 clip = self.mobile_clips.get(clip_id)
                 return (200, clip) if clip else (404, {"message": "Clip not found"})
         return not_found
+
+    def _chat_page(self, channel_id: str, query: str) -> dict[str, Any]:
+        """E13 with `?cursor=µs`: the newest `chat_page_size` messages older than the cursor
+        (plus `chat_overlap` of the page before), `data.cursor` = µs of the page's oldest."""
+        rows = sorted(self.chat.get(int(channel_id) if channel_id.isdigit() else -1, []),
+                      key=lambda m: -m["_us"])
+        raw = next(iter(parse_qs(query).get("cursor", [])), None)
+        cursor = int(raw) if raw and raw.isdigit() else None
+        first = 0
+        if cursor is not None:
+            first = next((i for i, m in enumerate(rows) if m["_us"] < cursor), len(rows))
+            if first < len(rows):
+                first = max(0, first - self.chat_overlap)
+        page = rows[first:first + self.chat_page_size]
+        oldest = page[-1]["_us"] if page else (cursor or 0)
+        return {"data": {"messages": [{k: v for k, v in m.items() if k != "_us"} for m in page],
+                         "cursor": str(oldest)}}
 
     def _playback(self, video_id: str, body: bytes) -> tuple[int, Any]:
         """E8: needs the JSON player payload; `vod` is empty for sub-only videos."""
@@ -447,6 +478,48 @@ class KickServer:
         return 200, {"Content-Type": "application/vnd.apple.mpegurl"}, text.encode()
 
 
+CHAT_TALK = ("is this the same map as yesterday", "what did he say", "he already said that",
+             "chat is he cooking", "first time catching the stream live", "audio is fine for me")
+CHAT_REACTIONS = ("W", "[emote:37226:KEKW]", "LMAO", "[emote:3331556:] [emote:3331556:]",
+                  "NO WAY", "[emote:2833351:samLVLUP] W")
+
+
+def make_chat(start_epoch_s: float, duration_s: float, *, channel_id: int,
+              rate_per_s: float = 1.0, bursts: tuple[tuple[float, float, float], ...] = (),
+              seed: int = 0, margin_s: float = 30.0) -> list[dict[str, Any]]:
+    """Chat messages shaped like `chat_messages_cursor.json` for the VOD window
+    [start, start + duration] and `margin_s` on either side (which a client must drop).
+
+    Talk arrives at `rate_per_s` (Poisson) from ~200 viewers; each burst (start_s, end_s,
+    rate_per_s), in seconds into the VOD, adds short reactions and emotes from many viewers.
+    Each message keeps its exact time in `_us` (epoch µs) for the server's cursor."""
+    template = load_fixture("chat_messages_cursor.json")["data"]["messages"][0]
+    rng = random.Random(seed)
+    timed: list[tuple[float, str]] = []
+
+    def arrivals(t0: float, t1: float, rate: float, texts: tuple[str, ...]) -> None:
+        t = t0 + rng.expovariate(rate)
+        while t < t1:
+            timed.append((t, rng.choice(texts)))
+            t += rng.expovariate(rate)
+
+    arrivals(-margin_s, duration_s + margin_s, rate_per_s, CHAT_TALK)
+    for b0, b1, rate in bursts:
+        arrivals(b0, b1, rate, CHAT_REACTIONS)
+    out = []
+    for t, text in timed:
+        epoch = start_epoch_s + t
+        message = copy.deepcopy(template)
+        user = 81190000 + rng.randrange(200 if text in CHAT_TALK else 5000)
+        message.update(id=str(uuid.UUID(int=rng.getrandbits(128), version=4)), chat_id=channel_id,
+                       user_id=user, content=text,
+                       created_at=datetime.fromtimestamp(int(epoch), timezone.utc)
+                       .strftime("%Y-%m-%dT%H:%M:%SZ"), _us=int(epoch * 1e6))
+        message["sender"].update(id=user, slug=f"viewer{user}", username=f"Viewer{user}")
+        out.append(message)
+    return out
+
+
 def _absolute_uris(text: str, base: str) -> str:
     out = []
     for line in text.splitlines():
@@ -478,6 +551,9 @@ def _file_answer(path: Path, range_header: str | None) -> tuple[int, dict[str, s
 def _make_handler(server: KickServer) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body go out as two writes; with Nagle on, the body waits for the
+        # client's delayed ACK (~40 ms a request), which paging through chat multiplies
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -504,7 +580,7 @@ def _make_handler(server: KickServer) -> type[http.server.BaseHTTPRequestHandler
                 status, headers, payload = fault.status, dict(fault.headers), fault.body
             else:
                 status, headers, payload = server.route(self.command, parts.path, body,
-                                                        self.headers.get("Range"))
+                                                        self.headers.get("Range"), parts.query)
             try:
                 self.send_response(status)
                 for key, value in headers.items():
@@ -520,9 +596,13 @@ def _make_handler(server: KickServer) -> type[http.server.BaseHTTPRequestHandler
                                                struct.pack("ii", 1, 0))
                     self.connection.close()
                     self.close_connection = True
-                elif send_body:
-                    self.wfile.write(payload)
+                elif send_body:  # counted first: the client may read it before write returns
                     server._count_bytes(parts.path, len(payload))
+                    try:
+                        self.wfile.write(payload)
+                    except (BrokenPipeError, ConnectionResetError):
+                        server._count_bytes(parts.path, -len(payload))
+                        raise
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
 

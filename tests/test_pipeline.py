@@ -22,7 +22,7 @@ from kick_clip_generator import (
 )
 
 HIGHLIGHT_KEYS = {"rank", "start", "end", "peak", "score", "audio_score", "video_score",
-                  "ml_score", "kind", "reasons", "clip_path", "thumbnail_path"}
+                  "chat_score", "ml_score", "kind", "reasons", "clip_path", "thumbnail_path"}
 
 
 def covers(h: dict, event) -> bool:
@@ -84,6 +84,7 @@ def test_highlights_json_matches_the_schema(run):
         assert key in data
     assert data["duration_s"] == pytest.approx(SAMPLE_DURATION_S, abs=0.2)
     assert data["config"]["top_n"] == 10 and "kick_token" not in data["config"]
+    assert data["chat_highlights"] == [] and data["chat"]["available"] is False  # a file
     for key in ("highlights", "audio_highlights", "video_highlights"):
         assert data[key], key
         for rank, h in enumerate(data[key], 1):

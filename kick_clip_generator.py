@@ -57,7 +57,7 @@ from stream_processor import (
     plan_chunks,
     plan_spans,
 )
-from video_analyzer import VIDEO_FEATURES
+from video_analyzer import VIDEO_FEATURES, opencv_threads
 
 logger = logging.getLogger(__name__)
 
@@ -364,11 +364,12 @@ class KickClipGenerator:
                                cancel, strict)
 
         report()
-        # Each worker is one core's worth: BLAS's own threads on top would oversubscribe the
-        # machine (measured: 60-min HLS analysis 18.0 s -> 14.5 s on 2 cores).
-        blas = threadpool_limits(1) if workers > 1 else contextlib.nullcontext()
+        # Each worker is one core's worth: BLAS's and OpenCV's own threads on top would
+        # oversubscribe the machine (measured: 60-min HLS analysis 18.0 s -> 14.5 s on 2 cores
+        # for BLAS; OpenCV is slower with its threads even on one worker, see opencv_threads).
+        libraries = _single_threaded_libraries()
         try:
-            blas.__enter__()
+            libraries.__enter__()
             running = {submit(span): span for span in plan_spans(todo, len(chunks))}
             while running:
                 try:
@@ -404,7 +405,7 @@ class KickClipGenerator:
             if sys.exc_info()[0] is not None:
                 cancel.set()  # stops ffmpeg in the other workers at once
             close()
-            blas.__exit__(None, None, None)
+            libraries.__exit__(None, None, None)
         if cancel.is_set():  # asked to stop just as the last chunk came in
             raise Cancelled("cancelled")
         skipped.sort(key=lambda item: item["start"])
@@ -745,6 +746,15 @@ class KickClipGenerator:
             raise InputError(f"cannot write to {base}: {err.strerror} - "
                              "choose another --output-dir") from err
         return run_dir
+
+
+def _single_threaded_libraries() -> contextlib.ExitStack:
+    """BLAS and OpenCV at one thread each while chunks are analysed: the chunk workers are
+    the parallelism, and the libraries' threads on tiny arrays cost more than they save."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(threadpool_limits(1))
+    stack.enter_context(opencv_threads(1))
+    return stack
 
 
 def _check_writable(folder: Path) -> Path:

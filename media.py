@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -385,32 +386,247 @@ def _wait_with_watchdog(proc: subprocess.Popen, activity: list[int], timeout_s: 
 
 # --- clips and thumbnails ----------------------------------------------------------------------
 
+CLIP_CRF = 20  # whole-clip re-encodes
+HEAD_CRF = 18  # a smart cut's head: a second or two that should not look worse than the source
+AUDIO_BITRATE = "160k"
+KEYFRAME_SEARCH_S = 10.0  # a smart cut looks this far past the start for a keyframe
+CLIP_TOLERANCE_S = 0.5  # a cut clip may be this much longer or shorter than asked
+MAX_REORDER_FRAMES = 2  # the head's x264 can delay decoding by at most 2 frames (B-pyramid)
+THUMBNAIL_WIDTH_PX = 640
+# Errors that a whole-clip re-encode would hit just the same (no access, disk full, too slow).
+_NO_RETRY = re.compile(r"not on whitelist|No such file|Connection refused|Server returned|"
+                       r"timed out|took longer|Permission denied|File too large|No space left|"
+                       r"\b40[13]\b|Forbidden|Unauthorized", re.I)
+
+
 def clip_argv(ffmpeg: str, source: str, start_s: float, duration_s: float, out_path: str,
-              *, fast: bool = False, has_video: bool = True, preset: str = "superfast"
-              ) -> list[str]:
+              *, fast: bool = False, has_video: bool = True, preset: str = "superfast",
+              seek_s: float | None = None) -> list[str]:
     """Cut [start, start+duration) from `source`. Default re-encodes for a frame-accurate start
-    (input-side seek is exact when decoding); `fast` copies streams and snaps to keyframes."""
+    (input-side seek is exact when decoding); `fast` copies streams and snaps to keyframes.
+    `seek_s` < start seeks the input there and drops the rest on the output side, for inputs
+    whose seek lands after its target (MPEG-TS)."""
+    early = seek_s is not None and seek_s < start_s and not fast
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-            *input_args(source, start_s), "-t", f"{duration_s:.3f}", "-map", "0:a:0?"]
+            *input_args(source, seek_s if early else start_s)]
+    if early:
+        argv += ["-ss", f"{start_s - seek_s:.6f}"]
+    argv += ["-t", f"{duration_s:.3f}", "-map", "0:a:0?"]
     if has_video:
         argv += ["-map", "0:v:0"]
     if fast:
         argv += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
     else:
         if has_video:
-            argv += ["-c:v", "libx264", "-preset", preset, "-crf", "20",
+            argv += ["-c:v", "libx264", "-preset", preset, "-crf", str(CLIP_CRF),
                      "-pix_fmt", "yuv420p"]
-        argv += ["-c:a", "aac", "-b:a", "160k"]
+        argv += ["-c:a", "aac", "-b:a", AUDIO_BITRATE]
     if out_path.endswith((".mp4", ".m4a")):
         argv += ["-movflags", "+faststart", "-f", "mp4"]
     return argv + [out_path]
 
 
+def _thumbnail_output(out_path: str, width_px: int = THUMBNAIL_WIDTH_PX) -> list[str]:
+    return ["-frames:v", "1", "-vf", f"scale={width_px}:-2", "-q:v", "3", "-f", "image2",
+            out_path]
+
+
 def thumbnail_argv(ffmpeg: str, source: str, at_s: float, out_path: str,
-                   width_px: int = 640) -> list[str]:
+                   width_px: int = THUMBNAIL_WIDTH_PX) -> list[str]:
     return [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-            *input_args(source, at_s), "-frames:v", "1",
-            "-vf", f"scale={width_px}:-2", "-q:v", "3", "-f", "image2", out_path]
+            *input_args(source, at_s), *_thumbnail_output(out_path, width_px)]
+
+
+# Smart cut: re-encode only [start, first keyframe), copy the rest untouched, join the two.
+# Every step runs with -copyts, so frames are picked by their own timestamps on the input's
+# clock, whatever the demuxer's seek does (MP4 lands on the keyframe before the target, HLS on
+# the segment start, MPEG-TS on a keyframe after it).
+
+class NoSmartCut(MediaError):
+    """A smart cut does not fit this clip (codec, no keyframe in reach, ...); the caller
+    re-encodes the clip whole instead."""
+
+
+@dataclass(frozen=True)
+class VideoPacket:
+    """One video packet as `keyframe_scan_argv` lists it. Seconds on the input's clock."""
+
+    pts_s: float
+    dts_s: float
+    key: bool
+
+
+@dataclass(frozen=True)
+class PacketScan:
+    """The video packets read from a seek point on (decode order), with what a smart cut
+    needs to know about the input: its codec, the clock's start and whether it has audio."""
+
+    codec: str
+    start_time_s: float  # input times are this much ahead of stream times (MPEG-TS: ~1.4 s)
+    has_audio: bool
+    packets: tuple[VideoPacket, ...]
+
+
+@dataclass(frozen=True)
+class SmartCutPlan:
+    """Where a smart cut splits a clip. `*_at_s` are on the input's clock (-copyts)."""
+
+    seek_s: float  # input-side seek (stream time) that lands at or before the first frame
+    clock_s: float  # the input's clock at stream time 0 (PacketScan.start_time_s)
+    first_at_s: float  # the clip's first frame: the first at or after the requested start
+    keyframe_at_s: float  # the first keyframe at or after it: copied from here on
+    end_at_s: float
+    head_frames: int  # frames re-encoded before the keyframe (0: the start is a keyframe)
+    frame_s: float  # the frame interval
+    reorder_frames: int  # how many frames the source's decoding runs ahead (B-frames)
+
+    @property
+    def head_s(self) -> float:
+        return self.keyframe_at_s - self.first_at_s
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_at_s - self.first_at_s
+
+
+def keyframe_scan_argv(ffmpeg: str, source: str, seek_s: float, window_s: float) -> list[str]:
+    """List the video packets of [seek_s, seek_s + window_s) without decoding anything: a
+    stream copy into `framecrc` prints one line per packet (dts, pts, flags). The input's
+    description (codec, start time, streams) goes to stderr."""
+    return [ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-copyts", "-t", f"{window_s:.3f}",
+            *input_args(source, seek_s), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"]
+
+
+_START = re.compile(r"Duration: .*?, start: (-?\d+(?:\.\d+)?)")
+_TIMEBASE = re.compile(r"^#tb 0: (\d+)/(\d+)", re.M)
+_CODEC_ID = re.compile(r"^#codec_id 0: (\w+)", re.M)
+_NOPTS = -(2**63)
+
+
+def parse_keyframe_scan(stdout: str, stderr: str) -> PacketScan:
+    """Read `keyframe_scan_argv`'s output. framecrc lines are `0, dts, pts, duration, size,
+    crc[, F=0xflags][, side data]`; a packet with no F= field is a keyframe."""
+    start = _START.search(stderr)
+    codec = _CODEC_ID.search(stdout)
+    tb = _TIMEBASE.search(stdout)
+    num, den = (int(tb.group(1)), int(tb.group(2))) if tb else (1, 1)
+    packets = []
+    for line in stdout.splitlines():
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) < 6 or fields[0] != "0":
+            continue
+        dts, pts = int(fields[1]), int(fields[2])
+        if pts == _NOPTS:
+            continue
+        flags = next((int(f[4:], 16) for f in fields[6:] if f.startswith("F=0x")), 1)
+        dts = pts if dts == _NOPTS else dts
+        packets.append(VideoPacket(pts * num / den, dts * num / den, bool(flags & 1)))
+    described = stderr.split("Output #0", 1)[0]
+    return PacketScan(codec.group(1) if codec else "", float(start.group(1)) if start else 0.0,
+                      ": Audio: " in described, tuple(packets))
+
+
+def seek_landed_late(scan: PacketScan, start_s: float) -> bool:
+    """True when the scan's first keyframe comes after `start_s`: the demuxer seeked past the
+    target (MPEG-TS does), so decoding from there would lose the clip's first frames."""
+    keys = [p.pts_s for p in scan.packets if p.key]
+    return not keys or min(keys) > scan.start_time_s + start_s + 0.001
+
+
+def plan_smart_cut(scan: PacketScan, start_s: float, duration_s: float,
+                   seek_s: float) -> SmartCutPlan:
+    """Split [start, start+duration) at the first keyframe at or after its first frame.
+    Raises NoSmartCut when the source does not allow it."""
+    if scan.codec != "h264":
+        raise NoSmartCut(f"{scan.codec or 'unknown'} video is re-encoded whole")
+    if seek_landed_late(scan, start_s):
+        raise NoSmartCut("no keyframe found before the start")
+    pts = sorted({round(p.pts_s, 6) for p in scan.packets})
+    steps = np.diff(pts)
+    steps = steps[steps > 0]
+    frame_s = float(np.median(steps)) if len(steps) else 1 / 30
+    start_at = scan.start_time_s + start_s
+    end_at = start_at + duration_s
+    first = next((t for t in pts if t >= start_at - 0.001), None)
+    if first is None:
+        raise NoSmartCut("no frame at the start")
+    key = min((p for p in scan.packets if p.key and p.pts_s >= first - 1e-6),
+              key=lambda p: p.pts_s, default=None)
+    if key is None or key.pts_s >= end_at - frame_s / 2:
+        raise NoSmartCut(f"no keyframe within {KEYFRAME_SEARCH_S:.0f} s of the start")
+    reorder = round((key.pts_s - key.dts_s) / frame_s)
+    if not 0 <= reorder <= MAX_REORDER_FRAMES:
+        raise NoSmartCut(f"the source reorders {reorder} frames (at most "
+                         f"{MAX_REORDER_FRAMES} can be joined)")
+    head = sum(1 for t in pts if first <= t < key.pts_s - 1e-6)
+    return SmartCutPlan(seek_s, scan.start_time_s, first, key.pts_s, end_at, head, frame_s,
+                        reorder)
+
+
+def smart_pieces_argv(ffmpeg: str, source: str, plan: SmartCutPlan, *, head: str, tail: str,
+                      audio: str | None, thumbnail: tuple[float, str] | None = None,
+                      preset: str = "superfast") -> list[str]:
+    """One ffmpeg writing every piece of a smart cut from one read of the source: the head
+    [first, keyframe) re-encoded with x264 (skipped when the start is a keyframe), the tail
+    [keyframe, end) copied packet for packet, the audio [first, end) as AAC and, when asked,
+    the thumbnail at `thumbnail[0]`. Head and tail are MPEG-TS, so each keeps its own
+    SPS/PPS in-band and the two join without touching the tail."""
+    half = plan.frame_s / 2
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-copyts",
+            "-t", f"{plan.end_at_s - plan.clock_s - plan.seek_s:.6f}",
+            *input_args(source, plan.seek_s)]
+    if thumbnail is not None:
+        argv += input_args(source, thumbnail[0])
+    if plan.head_frames:
+        # The head's decode order runs ahead by as many frames as the source's, so the tail's
+        # first decode time never falls before the head's last.
+        argv += ["-map", "0:v:0", "-an", "-sn", "-dn",
+                 "-vf", f"trim=start={plan.first_at_s - half:.6f}:"
+                        f"end={plan.keyframe_at_s - half:.6f},setpts=PTS-STARTPTS",
+                 "-c:v", "libx264", "-preset", preset, "-crf", str(HEAD_CRF),
+                 "-bf", str(plan.reorder_frames), "-f", "mpegts", head]
+    argv += ["-map", "0:v:0", "-an", "-sn", "-dn", "-c:v", "copy",
+             "-bsf:v", f"noise=drop=lt(pts*tb\\,{plan.keyframe_at_s - half:.6f})",
+             "-f", "mpegts", tail]
+    if audio is not None:
+        argv += ["-map", "0:a:0", "-vn", "-sn", "-dn",
+                 "-af", f"atrim=start={plan.first_at_s:.6f}:end={plan.end_at_s:.6f},"
+                        "asetpts=PTS-STARTPTS",
+                 "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-f", "mp4", audio]
+    if thumbnail is not None:
+        argv += ["-map", "1:v:0", *_thumbnail_output(thumbnail[1])]
+    return argv
+
+
+
+def concat_list_text(head: str, head_s: float, tail: str) -> str:
+    """An ffconcat list of the head and tail (names relative to the list's folder). The
+    head's length is stated, not measured, so the tail's keyframe lands exactly `head_s`
+    after the clip's first frame."""
+    for name in (head, tail):
+        if "'" in name or "\n" in name:
+            raise ValueError(f"unquotable piece name {name!r}")
+    return f"ffconcat version 1.0\nfile '{head}'\nduration {head_s:.6f}\nfile '{tail}'\n"
+
+
+def join_argv(ffmpeg: str, video: str, audio: str | None, out_path: str, *,
+              concat: bool) -> list[str]:
+    """Mux the smart cut's video (an ffconcat list of head + tail, or the tail alone) with its
+    audio, copying both, into an MP4 that starts playing before it is fully downloaded.
+    Progress (frames written) goes to stdout for the sanity check."""
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-nostats",
+            "-progress", "pipe:1"]
+    if concat:
+        argv += ["-f", "concat", "-safe", "0"]
+    argv += ["-i", video]
+    if audio is not None:
+        argv += ["-i", audio]
+    argv += ["-map", "0:v:0", *(["-map", "1:a:0"] if audio is not None else []),
+             "-c", "copy", "-movflags", "+faststart", "-f", "mp4", out_path]
+    return argv
+
+
+_PROGRESS_FRAME = re.compile(r"^frame=(\d+)", re.M)
 
 
 def record_argv(ffmpeg: str, sources: list[tuple[str, Path]], duration_s: float) -> list[str]:
@@ -426,9 +642,10 @@ def record_argv(ffmpeg: str, sources: list[tuple[str, Path]], duration_s: float)
 
 
 def run_ffmpeg(argv: list[str], timeout_s: float = 300.0,
-               cancel: threading.Event | None = None) -> None:
-    """Run one ffmpeg command to completion; raise `MediaError` on failure or timeout and
-    `Cancelled` (after killing it) as soon as `cancel` is set."""
+               cancel: threading.Event | None = None) -> subprocess.CompletedProcess:
+    """Run one ffmpeg command to completion and return it (stdout and stderr as bytes); raise
+    `MediaError` on failure or timeout and `Cancelled` (after killing it) as soon as `cancel`
+    is set."""
     logger.debug("ffmpeg: %s", argv)
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -436,7 +653,7 @@ def run_ffmpeg(argv: list[str], timeout_s: float = 300.0,
     try:
         while True:
             try:
-                _, err_bytes = proc.communicate(timeout=0.2)
+                out_bytes, err_bytes = proc.communicate(timeout=0.2)
                 break
             except subprocess.TimeoutExpired:
                 if cancel is not None and cancel.is_set():
@@ -452,6 +669,7 @@ def run_ffmpeg(argv: list[str], timeout_s: float = 300.0,
         stderr = err_bytes.decode("utf-8", "replace")
         raise MediaError(last_error_line(stderr) or f"ffmpeg exited with {proc.returncode}",
                          stderr=stderr, argv=argv)
+    return subprocess.CompletedProcess(argv, proc.returncode, out_bytes, err_bytes)
 
 
 def write_atomically(target: Path, produce: Callable[[Path], None]) -> Path:
@@ -468,12 +686,140 @@ def write_atomically(target: Path, produce: Callable[[Path], None]) -> Path:
     return target
 
 
+@dataclass(frozen=True)
+class CutResult:
+    """A clip written by `cut_clip`, how it was made and, when the cut made one on the way,
+    its thumbnail."""
+
+    path: Path
+    method: str  # "smart" (head re-encoded, rest copied), "re-encode" or "copy" (--fast)
+    thumbnail: Path | None = None
+    note: str = ""  # why a smart cut was not used
+
+
+def scan_keyframes(ffmpeg: str, source: str, start_s: float, duration_s: float, *,
+                   timeout_s: float = 120.0, cancel: threading.Event | None = None
+                   ) -> tuple[PacketScan, float]:
+    """The video packets from the start to the first keyframe within reach, and the input
+    seek they were read from. Where the demuxer's seek lands after the start (MPEG-TS), the
+    scan starts again earlier: two GOPs back, then four."""
+    window = min(duration_s, KEYFRAME_SEARCH_S)
+
+    def scan(seek: float) -> PacketScan:
+        done = run_ffmpeg(keyframe_scan_argv(ffmpeg, source, seek, start_s - seek + window),
+                          timeout_s, cancel)
+        return parse_keyframe_scan(done.stdout.decode("utf-8", "replace"),
+                                   done.stderr.decode("utf-8", "replace"))
+
+    seek, found = start_s, scan(start_s)
+    keys = sorted(p.pts_s for p in found.packets if p.key)
+    lookback = 2 * (keys[1] - keys[0]) if len(keys) > 1 else window
+    for _ in range(2):
+        if seek <= 0 or not seek_landed_late(found, start_s):
+            break
+        seek = max(0.0, start_s - lookback)
+        found = scan(seek)
+        lookback *= 2
+    return found, seek
+
+
 def cut_clip(ffmpeg: str, source: str, start_s: float, duration_s: float, target: Path, *,
-             fast: bool = False, has_video: bool = True, preset: str = "superfast",
-             timeout_s: float = 600.0, cancel: threading.Event | None = None) -> Path:
-    return write_atomically(target, lambda tmp: run_ffmpeg(
-        clip_argv(ffmpeg, source, start_s, duration_s, str(tmp), fast=fast,
-                  has_video=has_video, preset=preset), timeout_s, cancel))
+             fast: bool = False, smart: bool = True, has_video: bool = True,
+             preset: str = "superfast", thumbnail: tuple[float, Path] | None = None,
+             work_dir: Path | None = None, available_s: float | None = None,
+             timeout_s: float = 600.0, cancel: threading.Event | None = None) -> CutResult:
+    """Cut [start, start+duration) from `source` into `target`, frame-accurate.
+
+    H.264 video is smart-cut: only the stretch up to the first keyframe is re-encoded, the
+    rest is copied untouched (one read of the source, pieces in a private folder under
+    `work_dir`, deleted afterwards). When that does not fit the source or fails, or the result
+    is not as long as asked (`available_s`: how much of the source there is from `start_s`),
+    the clip is re-encoded whole. `smart=False` always re-encodes whole; `fast` copies
+    streams (starts snap to keyframes). A smart cut also writes the thumbnail at
+    `thumbnail[0]` s to `thumbnail[1]` when asked; the result says whether it did."""
+    def whole(seek_s: float | None = None) -> Path:
+        return write_atomically(target, lambda tmp: run_ffmpeg(
+            clip_argv(ffmpeg, source, start_s, duration_s, str(tmp), fast=fast,
+                      has_video=has_video, preset=preset, seek_s=seek_s), timeout_s, cancel))
+
+    if fast or not has_video:
+        return CutResult(whole(), "copy" if fast else "re-encode")
+    seek, note = None, ""
+    try:
+        # Cheap (no decoding) and worth it even for a whole re-encode: it finds the inputs
+        # whose seek lands after the start (MPEG-TS) and where to seek them instead.
+        scan, seek = scan_keyframes(ffmpeg, source, start_s, duration_s,
+                                    timeout_s=timeout_s, cancel=cancel)
+        if smart:
+            plan = plan_smart_cut(scan, start_s, duration_s, seek)
+            if available_s is not None:
+                available_s -= plan.first_at_s - plan.clock_s - start_s
+            made = _smart_cut(ffmpeg, source, plan, scan.has_audio, target,
+                              work_dir if work_dir is not None else target.parent,
+                              thumbnail=thumbnail, preset=preset, available_s=available_s,
+                              timeout_s=timeout_s, cancel=cancel)
+            return CutResult(target, "smart", made)
+    except MediaError as err:
+        if _NO_RETRY.search(str(err)) and not isinstance(err, NoSmartCut):
+            raise
+        logger.info("%s: %s; re-encoding it whole", target.name, err)
+        note = str(err)
+    return CutResult(whole(seek), "re-encode", note=note)
+
+
+def _smart_cut(ffmpeg: str, source: str, plan: SmartCutPlan, has_audio: bool, target: Path,
+               work_dir: Path, *, thumbnail: tuple[float, Path] | None, preset: str,
+               available_s: float | None, timeout_s: float,
+               cancel: threading.Event | None) -> Path | None:
+    """Write the pieces into a private folder under `work_dir`, join them into `target`,
+    check the result and delete the pieces (also on error or cancel). Returns the thumbnail
+    when one was asked for."""
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=work_dir))
+    try:
+        return _smart_cut_in(ffmpeg, source, plan, has_audio, target, work,
+                             thumbnail=thumbnail, preset=preset, available_s=available_s,
+                             timeout_s=timeout_s, cancel=cancel)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _smart_cut_in(ffmpeg: str, source: str, plan: SmartCutPlan, has_audio: bool,
+                  target: Path, work: Path, *, thumbnail: tuple[float, Path] | None,
+                  preset: str, available_s: float | None, timeout_s: float,
+                  cancel: threading.Event | None) -> Path | None:
+    head, tail, audio, thumb = (work / "head.ts", work / "tail.ts", work / "audio.m4a",
+                                work / "thumb.jpg")
+    started = time.perf_counter()
+    run_ffmpeg(smart_pieces_argv(
+        ffmpeg, source, plan, head=str(head), tail=str(tail),
+        audio=str(audio) if has_audio else None,
+        thumbnail=(thumbnail[0], str(thumb)) if thumbnail else None, preset=preset),
+        timeout_s, cancel)
+    pieces_s = time.perf_counter() - started
+    if plan.head_frames:
+        video, concat = work / "join.ffconcat", True
+        video.write_text(concat_list_text(head.name, plan.head_s, tail.name), encoding="utf-8")
+    else:
+        video, concat = tail, False
+    expected = plan.duration_s if available_s is None else min(plan.duration_s, available_s)
+
+    def join(tmp: Path) -> None:
+        done = run_ffmpeg(join_argv(ffmpeg, str(video), str(audio) if has_audio else None,
+                                    str(tmp), concat=concat), timeout_s, cancel)
+        frames = _PROGRESS_FRAME.findall(done.stdout.decode("utf-8", "replace"))
+        got = int(frames[-1]) * plan.frame_s if frames else 0.0
+        if abs(got - expected) > CLIP_TOLERANCE_S:
+            raise MediaError(f"the smart cut holds {got:.2f} s of video instead of "
+                             f"{expected:.2f} s")
+
+    write_atomically(target, join)
+    logger.debug("%s: smart cut, %d frames re-encoded (%.2f s), pieces %.2f s, join %.2f s",
+                 target.name, plan.head_frames, plan.head_s, pieces_s,
+                 time.perf_counter() - started - pieces_s)
+    if thumbnail is None or not thumb.exists() or thumb.stat().st_size == 0:
+        return None
+    return write_atomically(thumbnail[1], lambda tmp: shutil.copyfile(thumb, tmp))
 
 
 def make_thumbnail(ffmpeg: str, source: str, at_s: float, target: Path,

@@ -8,6 +8,7 @@ and turn failures into `MediaError` carrying ffmpeg's last meaningful line.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -401,17 +402,23 @@ _NO_RETRY = re.compile(r"not on whitelist|No such file|Connection refused|Server
 
 def clip_argv(ffmpeg: str, source: str, start_s: float, duration_s: float, out_path: str,
               *, fast: bool = False, has_video: bool = True, preset: str = "superfast",
-              seek_s: float | None = None) -> list[str]:
+              span: ClipSpan | None = None, has_audio: bool = True) -> list[str]:
     """Cut [start, start+duration) from `source`. Default re-encodes for a frame-accurate start
     (input-side seek is exact when decoding); `fast` copies streams and snaps to keyframes.
-    `seek_s` < start seeks the input there and drops the rest on the output side, for inputs
-    whose seek lands after its target (MPEG-TS)."""
-    early = seek_s is not None and seek_s < start_s and not fast
+    With the clip's `span` (from a packet scan) the re-encode picks frames and samples by
+    their own timestamps instead: exact also where the input's seek lands after its target
+    (MPEG-TS), and the audio starts exactly with the first frame."""
+    if span is not None and has_video and not fast:
+        argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+                *_span_input(source, span), "-map", "0:v:0",
+                "-vf", _video_trim(span, span.end_at_s), "-c:v", "libx264", "-preset", preset,
+                "-crf", str(CLIP_CRF), "-pix_fmt", "yuv420p"]
+        if has_audio:
+            argv += ["-map", "0:a:0", "-af", _audio_trim(span), "-c:a", "aac",
+                     "-b:a", AUDIO_BITRATE]
+        return argv + ["-movflags", "+faststart", "-f", "mp4", out_path]
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-            *input_args(source, seek_s if early else start_s)]
-    if early:
-        argv += ["-ss", f"{start_s - seek_s:.6f}"]
-    argv += ["-t", f"{duration_s:.3f}", "-map", "0:a:0?"]
+            *input_args(source, start_s), "-t", f"{duration_s:.3f}", "-map", "0:a:0?"]
     if has_video:
         argv += ["-map", "0:v:0"]
     if fast:
@@ -468,25 +475,32 @@ class PacketScan:
 
 
 @dataclass(frozen=True)
-class SmartCutPlan:
-    """Where a smart cut splits a clip. `*_at_s` are on the input's clock (-copyts)."""
+class ClipSpan:
+    """Where a clip lies on the input's own clock (what -copyts shows), found by a scan."""
 
     seek_s: float  # input-side seek (stream time) that lands at or before the first frame
     clock_s: float  # the input's clock at stream time 0 (PacketScan.start_time_s)
     first_at_s: float  # the clip's first frame: the first at or after the requested start
-    keyframe_at_s: float  # the first keyframe at or after it: copied from here on
     end_at_s: float
-    head_frames: int  # frames re-encoded before the keyframe (0: the start is a keyframe)
     frame_s: float  # the frame interval
-    reorder_frames: int  # how many frames the source's decoding runs ahead (B-frames)
-
-    @property
-    def head_s(self) -> float:
-        return self.keyframe_at_s - self.first_at_s
 
     @property
     def duration_s(self) -> float:
         return self.end_at_s - self.first_at_s
+
+
+@dataclass(frozen=True)
+class SmartCutPlan:
+    """Where a smart cut splits its clip: re-encoded before `keyframe_at_s`, copied after."""
+
+    span: ClipSpan
+    keyframe_at_s: float  # the first keyframe at or after the first frame
+    head_frames: int  # frames re-encoded before the keyframe (0: the start is a keyframe)
+    reorder_frames: int  # how many frames the source's decoding runs ahead (B-frames)
+
+    @property
+    def head_s(self) -> float:
+        return self.keyframe_at_s - self.span.first_at_s
 
 
 def keyframe_scan_argv(ffmpeg: str, source: str, seek_s: float, window_s: float) -> list[str]:
@@ -533,34 +547,66 @@ def seek_landed_late(scan: PacketScan, start_s: float) -> bool:
     return not keys or min(keys) > scan.start_time_s + start_s + 0.001
 
 
-def plan_smart_cut(scan: PacketScan, start_s: float, duration_s: float,
-                   seek_s: float) -> SmartCutPlan:
-    """Split [start, start+duration) at the first keyframe at or after its first frame.
-    Raises NoSmartCut when the source does not allow it."""
-    if scan.codec != "h264":
-        raise NoSmartCut(f"{scan.codec or 'unknown'} video is re-encoded whole")
+def locate_clip(scan: PacketScan, start_s: float, duration_s: float,
+                seek_s: float) -> ClipSpan:
+    """The clip [start, start+duration) on the input's clock: its first frame is the first at
+    or after the start (as ffmpeg's exact seek picks it). Raises NoSmartCut when the scan
+    does not reach back to that frame."""
     if seek_landed_late(scan, start_s):
         raise NoSmartCut("no keyframe found before the start")
-    pts = sorted({round(p.pts_s, 6) for p in scan.packets})
+    pts = sorted({p.pts_s for p in scan.packets})
     steps = np.diff(pts)
-    steps = steps[steps > 0]
+    steps = steps[steps > 1e-6]
     frame_s = float(np.median(steps)) if len(steps) else 1 / 30
     start_at = scan.start_time_s + start_s
-    end_at = start_at + duration_s
     first = next((t for t in pts if t >= start_at - 0.001), None)
     if first is None:
         raise NoSmartCut("no frame at the start")
-    key = min((p for p in scan.packets if p.key and p.pts_s >= first - 1e-6),
+    # ffmpeg's exact seek drops what comes before the seek point: keep that clear of the
+    # first frame (a start given to the millisecond may lie just after it).
+    seek_s = max(0.0, min(seek_s, first - scan.start_time_s - frame_s / 2))
+    # The end, likewise, is the first frame time at or after the requested one.
+    frames = max(1, math.ceil((start_at + duration_s - 0.001 - first) / frame_s - 1e-6))
+    return ClipSpan(seek_s, scan.start_time_s, first, first + frames * frame_s, frame_s)
+
+
+def plan_smart_cut(scan: PacketScan, span: ClipSpan) -> SmartCutPlan:
+    """Split the clip at the first keyframe at or after its first frame. Raises NoSmartCut
+    when the source does not allow it."""
+    if scan.codec != "h264":
+        raise NoSmartCut(f"{scan.codec or 'unknown'} video is re-encoded whole")
+    key = min((p for p in scan.packets if p.key and p.pts_s >= span.first_at_s - 1e-6),
               key=lambda p: p.pts_s, default=None)
-    if key is None or key.pts_s >= end_at - frame_s / 2:
+    if key is None or key.pts_s >= span.end_at_s - span.frame_s / 2:
         raise NoSmartCut(f"no keyframe within {KEYFRAME_SEARCH_S:.0f} s of the start")
-    reorder = round((key.pts_s - key.dts_s) / frame_s)
+    reorder = round((key.pts_s - key.dts_s) / span.frame_s)
     if not 0 <= reorder <= MAX_REORDER_FRAMES:
         raise NoSmartCut(f"the source reorders {reorder} frames (at most "
                          f"{MAX_REORDER_FRAMES} can be joined)")
-    head = sum(1 for t in pts if first <= t < key.pts_s - 1e-6)
-    return SmartCutPlan(seek_s, scan.start_time_s, first, key.pts_s, end_at, head, frame_s,
-                        reorder)
+    head = len({p.pts_s for p in scan.packets
+                if span.first_at_s <= p.pts_s < key.pts_s - 1e-6})
+    return SmartCutPlan(span, key.pts_s, head, reorder)
+
+
+def _span_input(source: str, span: ClipSpan) -> list[str]:
+    """The input, on its own clock (-copyts), read from the span's seek to its end only."""
+    seek = ["-ss", f"{span.seek_s:.6f}"] if span.seek_s > 0 else []
+    return ["-copyts", "-t", f"{span.end_at_s - span.clock_s - span.seek_s:.6f}", *seek,
+            *input_args(source)]
+
+
+def _video_trim(span: ClipSpan, until_at_s: float) -> str:
+    """Frames from the span's first to `until_at_s` (cut midway between frames, so no
+    rounding moves one across), restamped from 0."""
+    half = span.frame_s / 2
+    return (f"trim=start={span.first_at_s - half:.6f}:end={until_at_s - half:.6f},"
+            "setpts=PTS-STARTPTS")
+
+
+def _audio_trim(span: ClipSpan) -> str:
+    """Samples from the first frame's time to the end, restamped from 0: in step with it."""
+    return (f"atrim=start={span.first_at_s:.6f}:end={span.end_at_s:.6f},"
+            "asetpts=PTS-STARTPTS")
 
 
 def smart_pieces_argv(ffmpeg: str, source: str, plan: SmartCutPlan, *, head: str, tail: str,
@@ -571,32 +617,28 @@ def smart_pieces_argv(ffmpeg: str, source: str, plan: SmartCutPlan, *, head: str
     [keyframe, end) copied packet for packet, the audio [first, end) as AAC and, when asked,
     the thumbnail at `thumbnail[0]`. Head and tail are MPEG-TS, so each keeps its own
     SPS/PPS in-band and the two join without touching the tail."""
-    half = plan.frame_s / 2
-    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-copyts",
-            "-t", f"{plan.end_at_s - plan.clock_s - plan.seek_s:.6f}",
-            *input_args(source, plan.seek_s)]
+    span = plan.span
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+            *_span_input(source, span)]
     if thumbnail is not None:
         argv += input_args(source, thumbnail[0])
     if plan.head_frames:
-        # The head's decode order runs ahead by as many frames as the source's, so the tail's
-        # first decode time never falls before the head's last.
+        # The head's decoding runs ahead by as many frames as the source's (x264's B-frames),
+        # so the tail's first decode time never falls before the head's last.
         argv += ["-map", "0:v:0", "-an", "-sn", "-dn",
-                 "-vf", f"trim=start={plan.first_at_s - half:.6f}:"
-                        f"end={plan.keyframe_at_s - half:.6f},setpts=PTS-STARTPTS",
+                 "-vf", _video_trim(span, plan.keyframe_at_s),
                  "-c:v", "libx264", "-preset", preset, "-crf", str(HEAD_CRF),
                  "-bf", str(plan.reorder_frames), "-f", "mpegts", head]
+    # Packets before the keyframe (the GOP the seek landed in) are dropped by their pts.
     argv += ["-map", "0:v:0", "-an", "-sn", "-dn", "-c:v", "copy",
-             "-bsf:v", f"noise=drop=lt(pts*tb\\,{plan.keyframe_at_s - half:.6f})",
+             "-bsf:v", f"noise=drop=lt(pts*tb\\,{plan.keyframe_at_s - span.frame_s / 2:.6f})",
              "-f", "mpegts", tail]
     if audio is not None:
-        argv += ["-map", "0:a:0", "-vn", "-sn", "-dn",
-                 "-af", f"atrim=start={plan.first_at_s:.6f}:end={plan.end_at_s:.6f},"
-                        "asetpts=PTS-STARTPTS",
+        argv += ["-map", "0:a:0", "-vn", "-sn", "-dn", "-af", _audio_trim(span),
                  "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-f", "mp4", audio]
     if thumbnail is not None:
         argv += ["-map", "1:v:0", *_thumbnail_output(thumbnail[1])]
     return argv
-
 
 
 def concat_list_text(head: str, head_s: float, tail: str) -> str:
@@ -646,6 +688,8 @@ def run_ffmpeg(argv: list[str], timeout_s: float = 300.0,
     """Run one ffmpeg command to completion and return it (stdout and stderr as bytes); raise
     `MediaError` on failure or timeout and `Cancelled` (after killing it) as soon as `cancel`
     is set."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("cancelled")
     logger.debug("ffmpeg: %s", argv)
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -730,47 +774,51 @@ def cut_clip(ffmpeg: str, source: str, start_s: float, duration_s: float, target
              timeout_s: float = 600.0, cancel: threading.Event | None = None) -> CutResult:
     """Cut [start, start+duration) from `source` into `target`, frame-accurate.
 
-    H.264 video is smart-cut: only the stretch up to the first keyframe is re-encoded, the
-    rest is copied untouched (one read of the source, pieces in a private folder under
-    `work_dir`, deleted afterwards). When that does not fit the source or fails, or the result
-    is not as long as asked (`available_s`: how much of the source there is from `start_s`),
-    the clip is re-encoded whole. `smart=False` always re-encodes whole; `fast` copies
-    streams (starts snap to keyframes). A smart cut also writes the thumbnail at
-    `thumbnail[0]` s to `thumbnail[1]` when asked; the result says whether it did."""
-    def whole(seek_s: float | None = None) -> Path:
+    A packet scan near the start (no decoding) places the clip's frames on the input's own
+    clock. H.264 video is then smart-cut: only the frames before the first keyframe are
+    re-encoded, the rest is copied untouched (pieces in a private folder under `work_dir`,
+    deleted afterwards, also on error or cancel), and the smart cut writes the thumbnail at
+    `thumbnail[0]` s to `thumbnail[1]` on the way (the result says whether it did). When a
+    smart cut does not fit the source or fails, or its result is not as long as asked, the
+    clip is re-encoded whole; `smart=False` always does that. `available_s` is how much of
+    the source there is from `start_s` (the end of the stream). `fast` copies streams:
+    starts snap to keyframes."""
+    def whole(span: ClipSpan | None = None, has_audio: bool = True) -> Path:
         return write_atomically(target, lambda tmp: run_ffmpeg(
             clip_argv(ffmpeg, source, start_s, duration_s, str(tmp), fast=fast,
-                      has_video=has_video, preset=preset, seek_s=seek_s), timeout_s, cancel))
+                      has_video=has_video, preset=preset, span=span, has_audio=has_audio),
+            timeout_s, cancel))
 
     if fast or not has_video:
         return CutResult(whole(), "copy" if fast else "re-encode")
-    seek, note = None, ""
+    span, has_audio, note = None, True, ""
     try:
-        # Cheap (no decoding) and worth it even for a whole re-encode: it finds the inputs
-        # whose seek lands after the start (MPEG-TS) and where to seek them instead.
+        # Cheap (no decoding) and worth it even for a whole re-encode: it finds the clip's
+        # frames on the input's own clock, also where the input's seek lands late (MPEG-TS).
         scan, seek = scan_keyframes(ffmpeg, source, start_s, duration_s,
                                     timeout_s=timeout_s, cancel=cancel)
+        has_audio = scan.has_audio
+        span = locate_clip(scan, start_s, duration_s, seek)
+        if available_s is not None:
+            span = replace(span, end_at_s=min(
+                span.end_at_s, scan.start_time_s + start_s + available_s))
         if smart:
-            plan = plan_smart_cut(scan, start_s, duration_s, seek)
-            if available_s is not None:
-                available_s -= plan.first_at_s - plan.clock_s - start_s
-            made = _smart_cut(ffmpeg, source, plan, scan.has_audio, target,
+            made = _smart_cut(ffmpeg, source, plan_smart_cut(scan, span), has_audio, target,
                               work_dir if work_dir is not None else target.parent,
-                              thumbnail=thumbnail, preset=preset, available_s=available_s,
-                              timeout_s=timeout_s, cancel=cancel)
+                              thumbnail=thumbnail, preset=preset, timeout_s=timeout_s,
+                              cancel=cancel)
             return CutResult(target, "smart", made)
     except MediaError as err:
         if _NO_RETRY.search(str(err)) and not isinstance(err, NoSmartCut):
             raise
         logger.info("%s: %s; re-encoding it whole", target.name, err)
         note = str(err)
-    return CutResult(whole(seek), "re-encode", note=note)
+    return CutResult(whole(span, has_audio), "re-encode", note=note)
 
 
 def _smart_cut(ffmpeg: str, source: str, plan: SmartCutPlan, has_audio: bool, target: Path,
                work_dir: Path, *, thumbnail: tuple[float, Path] | None, preset: str,
-               available_s: float | None, timeout_s: float,
-               cancel: threading.Event | None) -> Path | None:
+               timeout_s: float, cancel: threading.Event | None) -> Path | None:
     """Write the pieces into a private folder under `work_dir`, join them into `target`,
     check the result and delete the pieces (also on error or cancel). Returns the thumbnail
     when one was asked for."""
@@ -778,16 +826,16 @@ def _smart_cut(ffmpeg: str, source: str, plan: SmartCutPlan, has_audio: bool, ta
     work = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=work_dir))
     try:
         return _smart_cut_in(ffmpeg, source, plan, has_audio, target, work,
-                             thumbnail=thumbnail, preset=preset, available_s=available_s,
-                             timeout_s=timeout_s, cancel=cancel)
+                             thumbnail=thumbnail, preset=preset, timeout_s=timeout_s,
+                             cancel=cancel)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _smart_cut_in(ffmpeg: str, source: str, plan: SmartCutPlan, has_audio: bool,
                   target: Path, work: Path, *, thumbnail: tuple[float, Path] | None,
-                  preset: str, available_s: float | None, timeout_s: float,
-                  cancel: threading.Event | None) -> Path | None:
+                  preset: str, timeout_s: float, cancel: threading.Event | None
+                  ) -> Path | None:
     head, tail, audio, thumb = (work / "head.ts", work / "tail.ts", work / "audio.m4a",
                                 work / "thumb.jpg")
     started = time.perf_counter()
@@ -802,13 +850,13 @@ def _smart_cut_in(ffmpeg: str, source: str, plan: SmartCutPlan, has_audio: bool,
         video.write_text(concat_list_text(head.name, plan.head_s, tail.name), encoding="utf-8")
     else:
         video, concat = tail, False
-    expected = plan.duration_s if available_s is None else min(plan.duration_s, available_s)
+    expected = plan.span.duration_s
 
     def join(tmp: Path) -> None:
         done = run_ffmpeg(join_argv(ffmpeg, str(video), str(audio) if has_audio else None,
                                     str(tmp), concat=concat), timeout_s, cancel)
         frames = _PROGRESS_FRAME.findall(done.stdout.decode("utf-8", "replace"))
-        got = int(frames[-1]) * plan.frame_s if frames else 0.0
+        got = int(frames[-1]) * plan.span.frame_s if frames else 0.0
         if abs(got - expected) > CLIP_TOLERANCE_S:
             raise MediaError(f"the smart cut holds {got:.2f} s of video instead of "
                              f"{expected:.2f} s")

@@ -60,7 +60,7 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 JSON_NAME = "highlights.json"
-CLIPS_AT_ONCE = 2  # x264 already uses every core; two keep the decode/IO gaps filled
+CLIPS_AT_ONCE = 3  # smart cuts are mostly reading, copying and starting ffmpeg: overlap them
 SAMPLES_PER_RUN = 60  # random windows stored per modality and run, besides the highlights
 
 

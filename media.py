@@ -655,8 +655,9 @@ def join_argv(ffmpeg: str, video: str, audio: str | None, out_path: str, *,
               concat: bool) -> list[str]:
     """Mux the smart cut's video (an ffconcat list of head + tail, or the tail alone) with its
     audio, copying both, into an MP4 that starts playing before it is fully downloaded.
-    Progress (frames written) goes to stdout for the sanity check."""
-    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-nostats",
+    Progress (frames written) goes to stdout and warnings (a join out of decode order) to
+    stderr, for the checks of the result."""
+    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning", "-y", "-nostats",
             "-progress", "pipe:1"]
     if concat:
         argv += ["-f", "concat", "-safe", "0"]
@@ -855,6 +856,8 @@ def _smart_cut_in(ffmpeg: str, source: str, plan: SmartCutPlan, has_audio: bool,
     def join(tmp: Path) -> None:
         done = run_ffmpeg(join_argv(ffmpeg, str(video), str(audio) if has_audio else None,
                                     str(tmp), concat=concat), timeout_s, cancel)
+        if "Non-monotonic DTS" in done.stderr.decode("utf-8", "replace"):
+            raise MediaError("head and tail do not join in decode order")
         frames = _PROGRESS_FRAME.findall(done.stdout.decode("utf-8", "replace"))
         got = int(frames[-1]) * plan.span.frame_s if frames else 0.0
         if abs(got - expected) > CLIP_TOLERANCE_S:

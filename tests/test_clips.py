@@ -4,6 +4,7 @@ The integration tests cut from a small H.264 source whose every frame differs (t
 with keyframes only every 2 s and B-frames (the hard case for joining), and noise for audio
 (so its alignment can be measured by correlation)."""
 
+import dataclasses
 import functools
 import http.server
 import re
@@ -397,6 +398,14 @@ def test_a_smart_cut_of_the_wrong_length_is_redone_whole(ffmpeg, clip_media, out
     assert made.method == "re-encode" and "instead of 3.00 s" in made.note
     assert media.probe_media(ffmpeg, str(made.path)).duration_s == pytest.approx(3.0, abs=0.1)
     assert_nothing_left(out_dir, {"c.mp4"})
+
+
+def test_a_join_out_of_decode_order_is_redone_whole(ffmpeg, clip_media, out_dir, monkeypatch):
+    real = media.plan_smart_cut
+    monkeypatch.setattr(media, "plan_smart_cut",  # a head without the source's B-frame delay
+                        lambda *a: dataclasses.replace(real(*a), reorder_frames=0))
+    made = cut(ffmpeg, clip_media / "src.mp4", 3.3, 3.0, out_dir)
+    assert made.method == "re-encode" and "decode order" in made.note
 
 
 def test_cancel_during_a_smart_cut_leaves_nothing_behind(ffmpeg, clip_media, out_dir,

@@ -9,6 +9,7 @@ Units live in the names (`_s`, `_hz`, `_px`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -120,7 +121,12 @@ class Config:
         for f in dataclasses.fields(self):
             if f.type in ("Path",) and not isinstance(getattr(self, f.name), Path):
                 object.__setattr__(self, f.name, Path(getattr(self, f.name)))
-        _check(self.chunk_duration_s >= 2.0, "chunk_duration_s must be at least 2 seconds")
+            if f.type == "float":
+                value = getattr(self, f.name)
+                _check(isinstance(value, (int, float)) and math.isfinite(value),
+                       f"{f.name} must be a finite number (got {value!r})")
+        _check(2.0 <= self.chunk_duration_s <= 600,
+               "chunk_duration_s must be between 2 and 600 seconds")
         _check(
             0.0 <= self.chunk_overlap_s < self.chunk_duration_s / 2,
             "chunk_overlap_s must be >= 0 and less than half of chunk_duration_s",
@@ -132,9 +138,10 @@ class Config:
         _check(8000 <= self.sample_rate_hz <= 48000, "sample_rate_hz must be 8000..48000")
         _check(0 <= self.workers <= 64, "workers must be between 0 (auto) and 64")
         _check(1 <= self.chunk_attempts <= 5, "chunk_attempts must be between 1 and 5")
-        _check(self.live_window_s >= 10, "live_window_s must be at least 10 seconds")
-        _check(self.audio_weight >= 0 and self.video_weight >= 0,
-               "audio_weight and video_weight must not be negative")
+        _check(10 <= self.live_window_s <= 86400,
+               "live_window_s must be between 10 seconds and 24 hours")
+        _check(0 <= self.audio_weight <= 100, "audio_weight must be between 0 and 100")
+        _check(0 <= self.video_weight <= 100, "video_weight must be between 0 and 100")
         _check(self.audio_weight + self.video_weight > 0,
                "audio_weight and video_weight cannot both be 0")
         _check(0.0 <= self.heuristic_weight <= 1.0, "heuristic_weight must be between 0 and 1")
@@ -193,8 +200,11 @@ class Config:
 
 
 def _check(ok: bool, message: str) -> None:
+    """Raise ConfigError(message) unless `ok`; a message starts with the field it is about."""
     if not ok:
-        raise ConfigError(message)
+        first = message.split()[0]
+        names = {f.name for f in dataclasses.fields(Config)}
+        raise ConfigError(message, field=first if first in names else None)
 
 
 def _parse(f: dataclasses.Field, raw: str, env_name: str) -> Any:
@@ -214,7 +224,8 @@ def _parse(f: dataclasses.Field, raw: str, env_name: str) -> Any:
             return Path(raw)
         return raw
     except ValueError:
-        raise ConfigError(f"{env_name}={raw!r} is not a valid {kind}") from None
+        raise ConfigError(f"{env_name}={raw!r} is not a valid {kind} - fix or unset "
+                          f"{env_name}", field=f.name) from None
 
 
 def field_help(name: str) -> str:

@@ -22,7 +22,12 @@ class InputError(KickClipError):
 
 
 class ConfigError(InputError):
-    """A configuration value is out of range or of the wrong kind."""
+    """A configuration value is out of range or of the wrong kind. `field` names the Config
+    field, so the CLI and the UI can say which flag or widget to change."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class MediaError(KickClipError):

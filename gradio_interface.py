@@ -115,8 +115,10 @@ class UI:
     def analyze(self, source: str, upload: str | None, top_n: float, clip_length_s: float,
                 pre_roll_s: float, min_gap_s: float, chunk_duration_s: float,
                 frame_skip: float, audio_weight: float, video_weight: float, make_clips: bool,
-                progress: gr.Progress | None = None):
-        """Run the pipeline; returns (summary, table, timeline, gallery, downloads, run_dir)."""
+                progress: gr.Progress = gr.Progress()):  # noqa: B008 - how Gradio injects it
+        """Run the pipeline; returns (summary, table, timeline, gallery, downloads, run_dir).
+        Gradio passes a live `progress` tracker only when the default is a `gr.Progress()`;
+        called directly, the default does nothing."""
         chosen = upload or (source or "").strip()
         try:
             config = self.config.replace(
@@ -126,8 +128,8 @@ class UI:
                 audio_weight=float(audio_weight), video_weight=float(video_weight),
                 make_clips=bool(make_clips))
             self.cancel_event.clear()
-            report = (lambda f, m: progress(f, desc=m)) if progress is not None else None
-            result = self.generator.run(chosen, config, report, self.cancel_event)
+            result = self.generator.run(chosen, config, lambda f, m: progress(f, desc=m),
+                                        self.cancel_event)
         except Cancelled:
             raise gr.Error("cancelled - nothing was kept; press Analyse to start again "
                            "(analysed chunks are reused)") from None
@@ -139,10 +141,21 @@ class UI:
         self.cancel_event.set()
         return "cancelling..."
 
+    def run_dir(self, value: str) -> str:
+        """A run folder named by the browser, only if it lies inside the output folder: the
+        server must not read, re-cut or rate anything elsewhere on the machine."""
+        base = Path(self.config.output_dir).resolve()
+        path = Path(value or "").resolve()
+        if not value or path == base or base not in path.parents:
+            raise gr.Error(f"{value or 'nothing'} is not a run in {self.config.output_dir} - "
+                           "pick one from the list")
+        return str(path)
+
     def show(self, run_dir: str, config: Config | None = None):
         """A finished run's display values."""
         config = config or self.config
         try:
+            run_dir = self.run_dir(run_dir)
             data = self.generator.load_run(run_dir)
         except KickClipError as err:
             raise gr.Error(str(err)) from None
@@ -169,6 +182,7 @@ class UI:
     def clip(self, run_dir: str, rank: float):
         """(video path, start, end, current rating text) of one clip for the Review tab."""
         try:
+            run_dir = self.run_dir(run_dir)
             data = self.generator.load_run(run_dir)
         except KickClipError as err:
             raise gr.Error(str(err)) from None
@@ -183,15 +197,15 @@ class UI:
         """verdict: "keep", "skip" or "stars" (then `stars` 1-5 counts)."""
         rating = {"keep": 1.0, "skip": 0.0}.get(verdict, (float(stars) - 1) / 4)
         try:
-            counts = self.generator.rate(run_dir, int(rank), rating, self.config)
+            counts = self.generator.rate(self.run_dir(run_dir), int(rank), rating, self.config)
         except KickClipError as err:
             raise gr.Error(str(err)) from None
         return f"clip {int(rank)} rated {rating:.2f}; {counts['ratings']} ratings stored"
 
     def recut(self, run_dir: str, rank: float, start_s: float, end_s: float):
         try:
-            h = self.generator.recut(run_dir, int(rank), float(start_s), float(end_s),
-                                     self.config)
+            h = self.generator.recut(self.run_dir(run_dir), int(rank), float(start_s),
+                                     float(end_s), self.config)
         except KickClipError as err:
             raise gr.Error(str(err)) from None
         return h.clip_path, f"clip {h.rank} re-cut: {hms(h.start)}-{hms(h.end)}"

@@ -169,6 +169,7 @@ class KickClipGenerator:
         cancel = cancel or threading.Event()
         t0 = time.perf_counter()
 
+        _check_writable(Path(config.output_dir))  # before any work, not after an hour of it
         progress(0.0, "resolving source")
         src = resolve_source(source, config)
         if not src.is_live:
@@ -319,10 +320,12 @@ class KickClipGenerator:
         pool, close = _executor(config, workers)
 
         def submit(span: list[Chunk]):
+            strict = attempts[span[0].index] == 0  # a retry takes damaged data as it decodes
             if config.dask_scheduler:  # runs elsewhere: its own ffmpeg, results at the end
-                return pool.submit(analyze_span_collect, urls.analysis, info, span, config)
+                return pool.submit(analyze_span_collect, urls.analysis, info, span, config,
+                                   strict)
             return pool.submit(processor.analyze, urls.analysis, info, span, arrived.put,
-                               cancel)
+                               cancel, strict)
 
         report()
         # Each worker is one core's worth: BLAS's own threads on top would oversubscribe the
@@ -488,7 +491,7 @@ class KickClipGenerator:
                 continue
             heuristic = scoring.weighted_score(z[picks], names, weights)
             model.add_samples(modality, src.original, channel, times, z[picks], heuristic)
-        trained = self.retrain(config, channel)
+        trained = self.retrain(config, channel, only_if_stale=True)
         return {"used": scores.ml is not None, "trained_on": trained, **model.store.counts()}
 
     def cut_clips(self, processor: StreamProcessor, urls: StreamURLs, info: media.MediaInfo,
@@ -648,9 +651,9 @@ class KickClipGenerator:
         clip = self._cut(processor, url, start_s, end_s,
                          Path(run_dir) / f"clip_{rank:02d}_{_hms(start_s, sep='-')}{ext}",
                          has_video, duration, config, None).path
-        old = h.get("clip_path")
-        if old and Path(old).resolve() != clip.resolve():
-            Path(old).unlink(missing_ok=True)
+        old = Path(h.get("clip_path") or clip).resolve()
+        if old != clip.resolve() and old.parent == Path(run_dir).resolve():
+            old.unlink(missing_ok=True)  # only ever a clip of this run, whatever the JSON says
         h.update(start=round(start_s, 3), end=round(end_s, 3), clip_path=str(clip))
         write_json(Path(run_dir) / JSON_NAME, data)
         return Highlight(**{k: h[k] for k in Highlight.__dataclass_fields__})
@@ -664,40 +667,53 @@ class KickClipGenerator:
             status[f"{modality}_importances"] = model.feature_importances(modality, names)
         return status
 
-    def retrain(self, config: Config | None = None, channel: str | None = None
-                ) -> dict[str, int]:
+    def retrain(self, config: Config | None = None, channel: str | None = None, *,
+                only_if_stale: bool = False) -> dict[str, int]:
         """Refit the global models from everything stored now, and the channel's own (or,
-        without a channel, every channel's) once it has CHANNEL_MIN_RATINGS ratings."""
+        without a channel, every channel's) once it has CHANNEL_MIN_RATINGS ratings. With
+        `only_if_stale`, a model is refit only when it could learn something new (see
+        `MLHighlightModel.is_stale`). Returns the samples each refit model used."""
         model = self.model_for(config or self.config)
         trained = {}
         rated = model.store.rated_channels()
         channels = [c for c in ([channel] if channel else rated)
                     if c and rated.get(c, 0) >= CHANNEL_MIN_RATINGS]
         for modality, names in (("audio", AUDIO_FEATURES), ("video", VIDEO_FEATURES)):
-            trained[modality] = model.train(modality, names)
-            for ch in channels:
-                trained[f"{modality}@{ch}"] = model.train(modality, names, channel=ch)
+            for ch in (None, *channels):
+                if only_if_stale and not model.is_stale(modality, ch):
+                    continue
+                trained[f"{modality}@{ch}" if ch else modality] = model.train(
+                    modality, names, channel=ch)
         return trained
 
     @staticmethod
     def _new_run_dir(config: Config, name: str) -> Path:
-        base = Path(config.output_dir)
+        base = _check_writable(Path(config.output_dir))
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = base / f"{name}_{stamp}"
+        suffix = 1
+        while run_dir.exists():
+            suffix += 1
+            run_dir = base / f"{name}_{stamp}_{suffix}"
         try:
-            base.mkdir(parents=True, exist_ok=True)
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            run_dir = base / f"{name}_{stamp}"
-            suffix = 1
-            while run_dir.exists():
-                suffix += 1
-                run_dir = base / f"{name}_{stamp}_{suffix}"
             run_dir.mkdir()
-            probe = run_dir / ".write-test"
-            probe.write_bytes(b"")
-            probe.unlink()
         except OSError as err:
             raise InputError(f"cannot write to {base}: {err.strerror} - "
                              "choose another --output-dir") from err
         return run_dir
+
+
+def _check_writable(folder: Path) -> Path:
+    """Make `folder` if needed and prove a file can be written in it; InputError if not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise InputError(f"cannot write to {folder}: {err.strerror} - "
+                         "choose another --output-dir") from err
+    return folder
 
 
 def _executor(config: Config, workers: int) -> tuple[Any, Callable[[], None]]:

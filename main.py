@@ -15,8 +15,8 @@ import sys
 import threading
 from pathlib import Path
 
-from config import VERSION, Config, field_help
-from errors import InputError, KickClipError
+from config import ENV_ALIASES, ENV_PREFIX, VERSION, Config, field_help
+from errors import ConfigError, InputError, KickClipError
 from logsetup import setup_logging
 
 logger = logging.getLogger("main")
@@ -79,6 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show tracebacks instead of one-line errors")
     parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
     return parser
+
+
+def error_line(err: KickClipError, flags_used: set[str]) -> str:
+    """The one line a user sees. A bad setting names the flag (or environment variable) it
+    came from and says to change it."""
+    text = str(err)
+    field = getattr(err, "field", None)
+    if isinstance(err, ConfigError) and field and text.startswith(field):
+        flag = next((f for f, (name, _) in OPTIONS.items() if name == field), None)
+        if flag and field in flags_used:
+            return f"error: {flag}{text[len(field):]} - change {flag}"
+        env = ENV_ALIASES.get(field, ENV_PREFIX + field.upper())
+        if os.environ.get(env, "").strip():
+            return f"error: {env}{text[len(field):]} - fix or unset {env}"
+    return f"error: {text}"
 
 
 def _metavar(name: str, kind: type) -> str:
@@ -203,11 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.ui:
         import gradio_interface
 
+        overrides = {name: getattr(args, name) for name, _ in OPTIONS.values()}
         try:
-            config = Config.from_env(**{name: getattr(args, name)
-                                        for name, _ in OPTIONS.values()})
+            config = Config.from_env(**overrides)
         except KickClipError as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(error_line(err, {k for k, v in overrides.items() if v is not None}),
+                  file=sys.stderr)
             return err.exit_code
         gradio_interface.launch(config, host=args.host, port=args.port, share=args.share)
         return 0
@@ -236,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
             progress.close()
         if args.debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(error_line(err, {k for k, v in overrides.items() if v is not None}),
+              file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         cancel.set()

@@ -70,7 +70,7 @@ def input_args(source: str, start_s: float | None = None, timeout_s: float = 30.
             "-reconnect", "1", "-reconnect_on_network_error", "1",
             "-reconnect_delay_max", "4",
         ]
-        if source.split("?")[0].lower().endswith(".m3u8"):
+        if is_hls(source):
             args += ["-seg_max_retry", str(HLS_SEGMENT_RETRIES)]
     return args + ["-i", source]
 
@@ -97,6 +97,8 @@ _GENERIC = re.compile(r"^Error opening input|^Error opening input files|Invalid 
                       r"processing input$|^Exiting normally|^Conversion failed")
 _CAUSE = re.compile(r"not on whitelist|No such file|Connection refused|Server returned|timed out|"
                     r"Permission denied|File too large|No space left", re.I)
+# ffmpeg's "[in#0 @ 0x55d0c1f0] " / "[h264 @ 0x...] [Eval @ 0x...] " context prefixes.
+_CONTEXT = re.compile(r"^(\[[^\]]* @ 0x[0-9a-fA-F]+\]\s*)+")
 _STILL = re.compile(r": Video: (png|mjpeg|bmp|webp|tiff|jpeg2000|gif)\b")
 _FPS = re.compile(r"(\d+(?:\.\d+)?) (?:fps|tbr)")
 
@@ -149,7 +151,7 @@ def probe_media(ffmpeg: str, source: str, timeout_s: float = PROBE_TIMEOUT_S) ->
 def last_error_line(stderr: str) -> str:
     """The last line of ffmpeg output that says something: not progress or banners, and not
     the generic summary ffmpeg prints after the specific reason."""
-    lines = [ln.strip() for ln in stderr.strip().splitlines()]
+    lines = [_CONTEXT.sub("", ln.strip()) for ln in stderr.strip().splitlines()]
     lines = [ln for ln in lines if ln and not _NOISE.match(ln)]
     specific = [ln for ln in lines if not _GENERIC.search(ln)]
     causes = [ln for ln in specific if _CAUSE.search(ln)]
@@ -234,18 +236,27 @@ def read_exactly(pipe: BinaryIO, n_bytes: int) -> bytes:
 # ffmpeg's HLS demuxer drops a segment it cannot fetch and closes the gap in the timestamps,
 # which would shift everything after it; a lost segment therefore stops the decoder.
 _SEGMENT_LOST = re.compile(r"Segment (\d+) of playlist \d+ failed too many times")
+# A segment whose connection dropped half-way is not fetched again: the demuxer decodes the
+# half it has, and the only trace is damaged packets. Clean HLS never prints these.
+_SEGMENT_DAMAGED = re.compile(r"Packet corrupt \(stream|PES packet size mismatch|"
+                              r"corrupt input packet|Stream ends prematurely")
+
+
+def is_hls(source: str) -> bool:
+    return source.split("?")[0].lower().endswith(".m3u8")
 
 
 def decode(ffmpeg: str, req: ChunkRequest, on_audio: Consumer | None,
            on_video: Consumer | None, timeout_s: float = 300.0,
            cancel: threading.Event | None = None,
-           lost: threading.Event | None = None) -> None:
+           lost: threading.Event | None = None, strict: bool = False) -> None:
     """Decode `req` and hand the raw pipes to consumers running in their own threads:
     `on_audio` reads mono float32 samples, `on_video` packed RGB frames, each at its own pace
     (so neither waits for the other). One ffmpeg process feeds both where the OS can pass an
     extra pipe (POSIX), else two. A decoder that produces nothing for `timeout_s` is killed;
-    `cancel` kills it at once. When an HLS segment is lost, `lost` is set (consumers must
-    not trust data from then on) and MediaError names the segment. Raises MediaError /
+    `cancel` kills it at once. When an HLS segment is lost (or, with `strict`, arrives
+    damaged, which is how a connection dropped half-way shows), `lost` is set (consumers
+    must not trust data from then on) and MediaError says so. Raises MediaError /
     Cancelled; a consumer's error propagates."""
     on_audio = on_audio if req.want_audio else None
     on_video = on_video if req.want_video else None
@@ -254,7 +265,7 @@ def decode(ffmpeg: str, req: ChunkRequest, on_audio: Consumer | None,
 
         def one(r: ChunkRequest, a: Consumer | None, v: Consumer | None) -> None:
             try:
-                decode(ffmpeg, r, a, v, timeout_s, cancel, lost)
+                decode(ffmpeg, r, a, v, timeout_s, cancel, lost, strict)
             except BaseException as err:  # noqa: BLE001 - re-raised below
                 errors.append(err)
 
@@ -295,17 +306,21 @@ def decode(ffmpeg: str, req: ChunkRequest, on_audio: Consumer | None,
                 pass
 
     segment_lost: list[str] = []
+    watch_damage = strict and is_hls(req.source)
 
     def drain_stderr() -> None:
         for line in iter(proc.stderr.readline, b""):
             stderr_parts.append(line)
             activity[0] += 1
-            found = _SEGMENT_LOST.search(line.decode("utf-8", "replace"))
-            if found and not segment_lost:
-                segment_lost.append(found.group(1))
-                if lost is not None:
-                    lost.set()
-                proc.kill()
+            text = line.decode("utf-8", "replace")
+            found = _SEGMENT_LOST.search(text)
+            if segment_lost or not (found or (watch_damage and _SEGMENT_DAMAGED.search(text))):
+                continue
+            segment_lost.append(f"HLS segment {found.group(1)} could not be read" if found
+                                else "an HLS segment arrived damaged (a dropped connection?)")
+            if lost is not None:
+                lost.set()
+            proc.kill()
 
     threads = [threading.Thread(target=drain_stderr, daemon=True)]
     if on_audio:
@@ -328,8 +343,8 @@ def decode(ffmpeg: str, req: ChunkRequest, on_audio: Consumer | None,
         raise failures[0]
     stderr = b"".join(stderr_parts).decode("utf-8", "replace")
     if segment_lost:
-        raise MediaError(f"HLS segment {segment_lost[0]} could not be read "
-                         f"({last_error_line(stderr) or 'no answer'})", stderr=stderr, argv=argv)
+        raise MediaError(f"{segment_lost[0]} ({last_error_line(stderr) or 'no answer'})",
+                         stderr=stderr, argv=argv)
     if proc.returncode != 0:
         raise MediaError(
             f"ffmpeg failed at {req.start_s:.0f} s: {last_error_line(stderr) or proc.returncode}",

@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 KICK_FIELDS = ("kind", "channel", "id", "title", "created_at", "duration_s", "thumbnail",
                "is_live", "channel_id")
 
+# Sites people paste by habit whose pages ffmpeg cannot read: refused at once, offline.
+OTHER_SITES = {"twitch.tv": "Twitch", "youtube.com": "YouTube", "youtu.be": "YouTube",
+               "tiktok.com": "TikTok", "twitter.com": "X", "x.com": "X",
+               "facebook.com": "Facebook", "instagram.com": "Instagram", "rumble.com": "Rumble"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ def resolve_source(source: str, config: Config) -> Source:
                       resolved.title or text, kick=kick, is_live=resolved.is_live,
                       identity=f"kick:{resolved.kind}:{resolved.id or resolved.channel}")
     if re.match(r"^https?://", text, re.I):
+        host = re.sub(r"^(www|m)\.", "", re.split(r"[/?#:]", text.split("://", 1)[1])[0].lower())
+        if host in OTHER_SITES:
+            raise InputError(f"{text}: {OTHER_SITES[host]} links are not supported - paste a "
+                             "Kick link, a direct .m3u8/.mp4 URL or a recording")
         path = text.split("?")[0].rstrip("/")
         stem = Path(path).stem
         if stem in ("master", "playlist", "index", ""):
@@ -62,7 +70,8 @@ def resolve_source(source: str, config: Config) -> Source:
             analysis, cut = hls_renditions(text, config)
         return Source(text, analysis, cut, safe_name(stem), text, identity=path)
     if re.match(r"^[a-z][a-z0-9+.-]*://", text, re.I):
-        raise InputError(f"{text}: only http(s) URLs, Kick links and local files are supported")
+        raise InputError(f"{text}: only http(s) URLs, Kick links and local files are "
+                         "supported - paste one of those")
     path = Path(text).expanduser()
     if not path.exists():
         hint = ("looks like a URL without https:// - add it" if "." in text and "/" in text

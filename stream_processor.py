@@ -84,14 +84,16 @@ class SpanResult:
 
 def analyze_span(ffmpeg: str, url: str, info: media.MediaInfo, chunks: list[Chunk],
                  config: Config, emit: Callable[[ChunkFeatures], None],
-                 cancel: threading.Event | None = None) -> SpanResult:
+                 cancel: threading.Event | None = None, strict: bool = True) -> SpanResult:
     """Decode consecutive `chunks` with ONE ffmpeg reading from the first chunk's start to the
     last one's end, and `emit` each chunk's features as soon as both modalities have them.
 
     Reading a stretch once (instead of seeking for every chunk) is what keeps the analysis
     at the decoder's own speed and reads every byte of an HLS rendition about once. Audio and
     video are consumed in their own threads with a buffer of one chunk each. A decoder error
-    ends the span: the result names it, and what was emitted stays emitted.
+    ends the span: the result names it, and what was emitted stays emitted. `strict` stops
+    at damaged HLS packets too (a first attempt: a dropped connection heals on the retry,
+    which then takes a segment damaged at the source as it decodes).
     """
     start, end = chunks[0].start_s, chunks[-1].end_s
     width, height = analysis_frame_size(info, config.analysis_width_px)
@@ -162,7 +164,7 @@ def analyze_span(ffmpeg: str, url: str, info: media.MediaInfo, chunks: list[Chun
                                                                c.duration_s)))
 
     try:
-        media.decode(ffmpeg, req, audio, video, config.ffmpeg_timeout_s, cancel, lost)
+        media.decode(ffmpeg, req, audio, video, config.ffmpeg_timeout_s, cancel, lost, strict)
     except MediaError as err:
         result.error = str(err)  # what was cut short is the caller's to try again
         return result
@@ -184,12 +186,12 @@ def analyze_span(ffmpeg: str, url: str, info: media.MediaInfo, chunks: list[Chun
 
 
 def analyze_span_collect(url: str, info: media.MediaInfo, chunks: list[Chunk],
-                         config: Config) -> SpanResult:
+                         config: Config, strict: bool = True) -> SpanResult:
     """`analyze_span` returning every part in the result: for Dask workers, which cannot
     stream back. Resolves ffmpeg on the worker."""
     parts: list[ChunkFeatures] = []
     result = analyze_span(media.find_ffmpeg(config.ffmpeg_binary), url, info, chunks, config,
-                          parts.append)
+                          parts.append, strict=strict)
     result.parts = parts + result.parts
     return result
 
@@ -237,8 +239,8 @@ class StreamProcessor:
 
     def analyze(self, url: str, info: media.MediaInfo, chunks: list[Chunk],
                 emit: Callable[[ChunkFeatures], None],
-                cancel: threading.Event | None = None) -> SpanResult:
-        return analyze_span(self.ffmpeg, url, info, chunks, self.config, emit, cancel)
+                cancel: threading.Event | None = None, strict: bool = True) -> SpanResult:
+        return analyze_span(self.ffmpeg, url, info, chunks, self.config, emit, cancel, strict)
 
 
 # --- the stream's feature matrix ---------------------------------------------------------------

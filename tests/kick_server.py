@@ -44,6 +44,8 @@ import copy
 import http.server
 import json
 import re
+import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -91,6 +93,7 @@ class Fault:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    cut_at: float | None = None  # send this share of the body, then reset the connection
 
     @classmethod
     def blocked(cls) -> Fault:
@@ -119,6 +122,12 @@ class Fault:
     def slow(cls, delay_s: float) -> Fault:
         """Answer normally, but only after delay_s (longer than the client timeout: a timeout)."""
         return cls(0, delay_s=delay_s)
+
+    @classmethod
+    def reset(cls, share: float = 0.5) -> Fault:
+        """Answer normally (full Content-Length), but hang up with a TCP reset after `share`
+        of the body: a connection dropped half-way."""
+        return cls(0, cut_at=share)
 
     @classmethod
     def json(cls, obj: Any, status: int = 200) -> Fault:
@@ -502,7 +511,16 @@ def _make_handler(server: KickServer) -> type[http.server.BaseHTTPRequestHandler
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                if send_body:
+                if send_body and fault is not None and fault.cut_at is not None:
+                    self.wfile.write(payload[: int(len(payload) * fault.cut_at)])
+                    self.wfile.flush()
+                    # SO_LINGER 0 and close now: an RST, not the clean FIN that
+                    # socketserver's shutdown would send
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                elif send_body:
                     self.wfile.write(payload)
                     server._count_bytes(parts.path, len(payload))
             except (BrokenPipeError, ConnectionResetError):

@@ -1,6 +1,7 @@
 """main.py called in-process: exit codes, one-line errors, JSON output, the demo."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -36,37 +37,58 @@ def test_table_names_rank_times_and_reasons(sample_stream, capsys):
     assert "loud audio" in out
 
 
+def assert_bad_input(argv, message, capsys, tmp_path):
+    """Exit 2, one line naming what is wrong and what to do, and nothing written but the log."""
+    assert main.main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert re.fullmatch(r"error: .+ - .+\n", err) and re.search(message, err), err
+    assert "@ 0x" not in err  # no ffmpeg internals
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
+                     if p.is_file() and p.parent.name != "logs")
+    assert written == [n for n in written if n.startswith("input/")], written
+
+
 @pytest.mark.parametrize("argv, message", [
     ([""], "no source given"),
     (["   "], "no source given"),
-    (["just some words"], "no such file"),
-    (["ftp://example.com/x.mp4"], "only http(s)"),
-    (["missing.mp4"], "no such file"),
+    (["just some words"], "just some words: no such file"),
+    (["ftp://example.com/x.mp4"], "only http\\(s\\) URLs"),
+    (["https://www.twitch.tv/xqc"], "Twitch links are not supported"),
+    (["https://youtu.be/abc"], "YouTube links are not supported"),
+    (["https://kick.com/browse"], "Kick's 'browse' page"),
+    (["https://kick.com/xqc/videos"], "list of xqc's videos"),
+    (["https://kick.com/xqc/clips"], "list of xqc's clips"),
+    (["missing.mp4"], "missing.mp4: no such file"),
     (["."], "is a folder"),
-    ([], "give a SOURCE"),
+    (["input/empty.mp4"], "is empty \\(0 bytes\\)"),
+    (["input/fake.mp4"], "cannot read .*fake.mp4: .*moov atom not found"),
+    (["input/x.mp4", "--top-n", "0"], "--top-n must be between 1 and 500 - change --top-n"),
+    (["input/x.mp4", "--top-n", "-3"], "--top-n must be between 1 and 500"),
+    (["input/x.mp4", "--top-n", "100000"], "--top-n must be between 1 and 500"),
+    (["input/x.mp4", "--clip-length", "0"], "--clip-length must be between 1 and 600"),
+    (["input/x.mp4", "--clip-length", "nan"], "--clip-length must be a finite number"),
+    (["input/x.mp4", "--chunk-duration", "inf"], "--chunk-duration must be a finite number"),
+    (["input/x.mp4", "--audio-weight", "inf"], "--audio-weight must be a finite number"),
+    (["input/x.mp4", "--audio-weight", "-1"], "--audio-weight must be between 0 and 100"),
+    (["input/x.mp4", "--live-window", "1e9"], "--live-window must be between"),
+    (["input/x.mp4", "--output-dir", "input/fake.mp4/out"],
+     "cannot write to .*: Not a directory - choose another --output-dir"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
-    assert main.main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: ") and message in err[-1]
-    assert not (tmp_path / "output_clips").exists() or not any(
-        (tmp_path / "output_clips").iterdir())
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "empty.mp4").write_bytes(b"")
+    (tmp_path / "input" / "fake.mp4").write_text("hello")
+    (tmp_path / "input" / "x.mp4").write_text("never read: the options are checked first")
+    assert_bad_input(argv, message, capsys, tmp_path)
 
 
-@pytest.mark.parametrize("flag, value", [("--top-n", "0"), ("--top-n", "-3"),
-                                         ("--top-n", "100000"), ("--clip-length", "0")])
-def test_out_of_range_options_exit_2(flag, value, sample_stream, capsys):
-    assert main.main([str(sample_stream), flag, value]) == 2
-    assert capsys.readouterr().err.startswith("error: ")
-
-
-def test_empty_and_fake_media_files(tmp_path, capsys):
-    (tmp_path / "empty.mp4").write_bytes(b"")
-    (tmp_path / "fake.mp4").write_text("hello")
-    assert main.main([str(tmp_path / "empty.mp4")]) == 2
-    assert "empty" in capsys.readouterr().err
-    assert main.main([str(tmp_path / "fake.mp4")]) == 2
-    assert "cannot read" in capsys.readouterr().err
+def test_a_bad_setting_in_the_environment_names_the_variable(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("KCG_TOP_N", "0")
+    assert_bad_input(["x.mp4"], "KCG_TOP_N must be between 1 and 500 - fix or unset KCG_TOP_N",
+                     capsys, tmp_path)
+    monkeypatch.setenv("KCG_TOP_N", "many")
+    assert_bad_input(["x.mp4"], "KCG_TOP_N='many' is not a valid int", capsys, tmp_path)
 
 
 def test_usage_errors_exit_2(capsys):
@@ -129,3 +151,29 @@ def test_rate_command_stores_ratings_and_retrains(sample_stream, capsys, tmp_pat
     assert "not a run folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main.main(["rate", run_dir, "1"])  # --keep, --skip or --stars is required
+
+
+def test_the_terminal_shows_a_progress_bar_with_eta(sample_stream, capfd):
+    assert main.main([str(sample_stream), "--no-clips"]) == 0
+    err = capfd.readouterr().err
+    # tqdm redraws in place: stage, percentage, bar, elapsed<remaining
+    assert re.search(r"chunk \d+/\d+ +\d+%\|.*\| \d\d:\d\d<\d\d:\d\d", err), err[-500:]
+
+
+def test_the_summary_lists_skipped_chunks_failed_clips_and_notes():
+    text = main.summary({
+        "title": "stream", "duration_s": 600.0, "highlights": [],
+        "skipped_chunks": [{"start": 250.0, "end": 280.0, "reason": "segment 25 lost"}],
+        "failed_clips": [{"rank": 3, "reason": "No space left on device"}],
+        "notes": ["--fast: clips are stream copies; starts snap to keyframes"],
+        "run_dir": "out/stream_1"})
+    assert "skipped 0:04:10-0:04:40: segment 25 lost" in text
+    assert "clip 3 failed: No space left on device" in text
+    assert "note: --fast: clips are stream copies; starts snap to keyframes" in text
+
+
+def test_fast_clips_say_they_snap_to_keyframes(sample_stream, capsys):
+    assert main.main([str(sample_stream), "--fast", "--top-n", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "--fast: clips are stream copies; starts snap to keyframes" in data["notes"]
+    assert Path(data["highlights"][0]["clip_path"]).exists()

@@ -35,10 +35,38 @@ def clean(server, tmp_path):
 def test_segments_answering_500_or_hanging_up_are_fetched_again(server, tmp_path, clean):
     server.add_fault("/hls/160p30/3.ts", Fault.error(500), times=1)
     server.add_fault("/hls/160p30/9.ts", Fault.error(503), times=2)
+    server.add_fault("/hls/160p30/6.ts", Fault.reset(0.5), times=1)  # dropped half-way
     faulty = analyse(server, tmp_path, "faulty")
     assert server.count("/hls/160p30/3.ts") >= 2 and server.count("/hls/160p30/9.ts") >= 3
+    assert server.count("/hls/160p30/6.ts") >= 2
     assert faulty["skipped_chunks"] == []
     assert moments(faulty) == moments(clean)
+
+
+def test_a_vod_whose_playlist_is_shorter_than_kick_says_ends_at_what_exists(kick_hls,
+                                                                              tmp_path,
+                                                                              monkeypatch):
+    """Kick's metadata claims 10 minutes; the playlist holds the sample's few: the run
+    analyses what exists, skips nothing and reports both lengths."""
+    from kick_server import LEGACY_VOD_ID, load_fixture
+
+    video = load_fixture("video.json")
+    video["livestream"]["duration"] = 600_000  # ms
+    with KickServer(hls_dir=kick_hls) as kick:
+        kick.add_fault(f"/api/v1/video/{LEGACY_VOD_ID}", Fault.json(kick._rewrite(video)),
+                       times=None)
+        for name in ("KICK_BASE_URL", "KICK_WEB_BASE_URL", "KICK_MOBILE_BASE_URL"):
+            monkeypatch.setenv(name, kick.base_url)
+        config = Config.from_env(output_dir=tmp_path / "out", models_dir=tmp_path / "models",
+                                 make_clips=False, use_cache=False)
+        data = KickClipGenerator(config).run(
+            f"https://kick.com/xqc/videos/{LEGACY_VOD_ID}", config).to_dict()
+    playlist = (kick_hls / "160p30" / "playlist.m3u8").read_text()
+    held = sum(float(line[8:].rstrip(",")) for line in playlist.splitlines()
+               if line.startswith("#EXTINF:"))
+    assert data["kick"]["duration_s"] == 600.0
+    assert data["duration_s"] == pytest.approx(held, abs=0.5)
+    assert data["skipped_chunks"] == [] and data["highlights"]
 
 
 @pytest.mark.slow
@@ -118,3 +146,51 @@ def test_a_decoder_killed_mid_chunk_is_retried_and_nothing_is_lost(sample_stream
     assert data["skipped_chunks"] == []
     assert [(h["rank"], h["start"], h["end"]) for h in data["highlights"]] == \
         [(h["rank"], h["start"], h["end"]) for h in clean["highlights"]]
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="finds the decoder through /proc")
+def test_a_chunk_whose_decoder_keeps_dying_is_skipped_and_listed(sample_stream, tmp_path):
+    """Killed once: retried. Killed again on the retry: that chunk is skipped, listed with
+    the reason, and the run goes on with the chunks after it."""
+    import os
+    import signal
+    import threading
+
+    killed: list[int] = []
+    done = threading.Event()
+
+    def reads_60_s(pid: int) -> bool:
+        """Whether decoder `pid` reads the moment 60 s into the stream (-ss / -t argv)."""
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            return False
+        start = float(argv[argv.index("-ss") + 1]) if "-ss" in argv else 0.0
+        return start <= 60.0 < start + float(argv[argv.index("-t") + 1])
+
+    def kill_two_decoders() -> None:
+        seen: set[int] = set()
+        while len(killed) < 2 and not done.is_set():
+            for pid in _decoders_of(str(sample_stream)):
+                if pid in seen or not reads_60_s(pid):
+                    continue
+                seen.add(pid)
+                if not killed:
+                    time.sleep(0.3)  # the first one delivers a chunk or so first
+                os.kill(pid, signal.SIGKILL)  # its retry dies before its first chunk
+                killed.append(pid)
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=kill_two_decoders)
+    watcher.start()
+    config = Config(output_dir=tmp_path / "out", models_dir=tmp_path / "models",
+                    make_clips=False, use_cache=False, workers=1)
+    try:
+        data = KickClipGenerator(config).run(str(sample_stream), config).to_dict()
+    finally:
+        done.set()
+        watcher.join()
+    assert len(killed) == 2
+    skipped = data["skipped_chunks"]
+    assert len(skipped) == 1 and "ffmpeg failed" in skipped[0]["reason"], skipped
+    assert data["highlights"] and data["duration_s"] > skipped[0]["end"]

@@ -84,3 +84,86 @@ def test_frame_signals_first_frame_has_no_motion():
 def test_video_rows_follow_given_duration():
     frames = np.zeros((12, 8, 8, 3), np.uint8)
     assert extract_video_features(frames, 6.0, 1.0, duration_s=5.0).shape[0] == 5
+
+
+# --- the audio features are librosa's: checked against librosa itself ------------------------
+
+def librosa_features(y: np.ndarray, sr: int, window_s: float) -> np.ndarray:
+    """The audio features computed with librosa, as the project did before it computed them
+    with numpy (librosa's numba start-up costs 3.5 s and ~215 MB per process)."""
+    import librosa
+
+    import audio_analyzer as A
+
+    n_windows = n_windows_in(len(y) / sr, window_s)
+    spec = np.abs(librosa.stft(y, n_fft=A.N_FFT, hop_length=A.HOP))
+    power = spec * spec
+    n_frames = spec.shape[1]
+    frame_t = librosa.frames_to_time(np.arange(n_frames), sr=sr, hop_length=A.HOP)
+    window_of = np.minimum((frame_t / window_s).astype(np.int64), n_windows - 1)
+    rms = librosa.feature.rms(S=spec, frame_length=A.N_FFT)[0]
+    freqs = librosa.fft_frequencies(sr=sr, n_fft=A.N_FFT)
+    mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr, n_mels=64))
+    flux = librosa.onset.onset_strength(S=mel_db, sr=sr)
+    peaks = librosa.util.peak_pick(flux, pre_max=3, post_max=3, pre_avg=10, post_avg=10,
+                                   delta=0.5, wait=5)
+    beat = np.zeros(n_frames)
+    beat[peaks] = flux[peaks]
+    per_frame = {
+        "rms": rms, "db": 20.0 * np.log10(rms + 1e-5),
+        "spectral_centroid": librosa.feature.spectral_centroid(S=spec, sr=sr)[0],
+        "spectral_rolloff": librosa.feature.spectral_rolloff(S=spec, sr=sr)[0],
+        "spectral_flux": flux,
+        "zcr_mean": librosa.feature.zero_crossing_rate(y, frame_length=A.N_FFT,
+                                                       hop_length=A.HOP)[0][:n_frames],
+        "tempo": librosa.feature.tempo(onset_envelope=flux, sr=sr, hop_length=A.HOP,
+                                       aggregate=None, ac_size=3.0)[:n_frames],
+        "high_freq_energy": power[freqs >= A.HIGH_FREQ_HZ].sum(axis=0)
+        / (power.sum(axis=0) + 1e-10),
+    }
+    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=A.N_MFCC)
+    out = np.zeros((n_windows, len(AUDIO_FEATURES)))
+    for j, name in enumerate(AUDIO_FEATURES):
+        if name in ("rms_mean", "rms_std", "rms_max"):
+            out[:, j] = window_stats(rms, window_of, n_windows)[("mean", "std", "max").index(
+                name[4:])]
+        elif name == "loudness_variance":
+            out[:, j] = window_stats(per_frame["db"], window_of, n_windows)[1] ** 2
+        elif name == "beat_strength":
+            out[:, j] = window_stats(beat, window_of, n_windows)[2]
+        elif name.startswith("mfcc_"):
+            out[:, j] = window_stats(mfcc[int(name[5:]) - 1], window_of, n_windows)[0]
+        else:
+            out[:, j] = window_stats(per_frame[name], window_of, n_windows)[0]
+    return out
+
+
+def _signals():
+    rng = np.random.default_rng(7)
+    t = np.arange(SR * 20) / SR
+    clicks = np.where(np.arange(len(t)) % (SR // 2) < 200, 0.8, 0.0)  # 120 BPM
+    return {
+        "noise": 0.1 * rng.standard_normal(len(t)),
+        "tone and burst": 0.05 * np.sin(2 * np.pi * 440 * t)
+        + ((t > 8) & (t < 10)) * 0.6 * rng.standard_normal(len(t)),
+        "clicks at 120 BPM": clicks * rng.standard_normal(len(t)) + 0.01 * np.sin(t * 1257),
+        "silence, then a tone": np.r_[np.zeros(SR * 5), 0.2 * np.sin(t[: SR * 15] * 6283)],
+        "a partial last window": 0.1 * rng.standard_normal(SR * 3 + 700),
+    }
+
+
+@pytest.mark.parametrize("name", list(_signals()))
+def test_audio_features_equal_librosa(name):
+    y = _signals()[name].astype(np.float32)
+    ours = extract_audio_features(y, SR, 1.0)
+    reference = librosa_features(y, SR, 1.0)
+    assert ours.shape == reference.shape
+    scale = np.maximum(np.abs(reference).max(axis=0), 1e-3)
+    worst = (np.abs(ours - reference).max(axis=0) / scale).max()
+    assert worst < 1e-4, dict(zip(AUDIO_FEATURES, np.abs(ours - reference).max(axis=0)))
+
+
+def test_tempo_of_a_click_track_is_its_tempo():
+    y = _signals()["clicks at 120 BPM"].astype(np.float32)
+    tempo = col(extract_audio_features(y, SR, 1.0), AUDIO_FEATURES, "tempo")
+    assert np.median(tempo[3:-3]) == pytest.approx(120, rel=0.03)

@@ -58,3 +58,65 @@ def test_a_channel_with_enough_ratings_gets_its_own_model(tmp_path):
     assert model.model("audio", AUDIO_FEATURES, "xqc") is not \
         model.model("audio", AUDIO_FEATURES, "other")  # "other" falls back to the global one
     assert model.model("audio", AUDIO_FEATURES, "other") is model.model("audio", AUDIO_FEATURES)
+
+
+def test_numpy_trees_predict_exactly_what_scikit_learn_predicts(tmp_path):
+    import joblib
+
+    model = MLHighlightModel(tmp_path, min_samples=10)
+    fill(model, None, 12, np.random.default_rng(2))
+    model.train("audio", AUDIO_FEATURES)
+    pipeline = joblib.load(tmp_path / "audio_model.joblib")["pipeline"]
+    z = np.random.default_rng(3).normal(scale=2.0, size=(5000, len(AUDIO_FEATURES)))
+    z = z.astype(np.float32)
+    fresh = MLHighlightModel(tmp_path)  # from the .npz on disk, not the object in memory
+    ours = fresh.predict("audio", AUDIO_FEATURES, z)
+    np.testing.assert_allclose(ours, pipeline.predict(z), rtol=1e-5, atol=1e-5)
+    assert np.ptp(ours) > 1.0  # a model that learnt something, not a constant
+
+
+def test_scoring_with_a_saved_model_does_not_import_scikit_learn(tmp_path):
+    """Runs load the .npz trees: no scikit-learn import (1.5 s) just to predict."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    model = MLHighlightModel(tmp_path, min_samples=10)
+    fill(model, None, 0, np.random.default_rng(4))
+    model.train("audio", AUDIO_FEATURES)
+    code = ("import sys, numpy as np\n"
+            "from highlight_model import MLHighlightModel\n"
+            "from audio_analyzer import AUDIO_FEATURES\n"
+            f"m = MLHighlightModel({str(tmp_path)!r})\n"
+            "p = m.predict('audio', AUDIO_FEATURES, np.ones((4, len(AUDIO_FEATURES)), "
+            "np.float32))\n"
+            "print(p is not None, 'sklearn' in sys.modules)")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["True", "False"]
+
+
+def test_a_refit_happens_only_when_there_is_something_new_to_learn(tmp_path):
+    model = MLHighlightModel(tmp_path, min_samples=10)
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(100, len(AUDIO_FEATURES))).astype(np.float32)
+    model.add_samples("audio", "s", None, np.arange(100.0), z, z[:, 0])
+    assert model.is_stale("audio")  # no model yet
+    model.train("audio", AUDIO_FEATURES)
+    assert not model.is_stale("audio")
+    model.add_samples("audio", "s", None, np.arange(20.0), z[:20], z[:20, 0])
+    assert not model.is_stale("audio")  # 20% more pseudo-labels: the heuristic again
+    model.add_samples("audio", "s", None, np.arange(10.0), z[:10], z[:10, 0])
+    assert model.is_stale("audio")  # a quarter more
+    model.train("audio", AUDIO_FEATURES)
+    rows = {"audio": z[:3]}
+    model.store.add_rating("run", 1, 1.0, None, 0, 30, rows)
+    assert model.is_stale("audio")  # a new rating
+    model.train("audio", AUDIO_FEATURES)
+    assert not model.is_stale("audio")
+    import time
+
+    time.sleep(0.01)
+    model.store.add_rating("run", 1, 0.0, None, 0, 30, rows)  # the user changed their mind
+    assert model.is_stale("audio")

@@ -119,11 +119,14 @@ def test_model_trains_from_stored_samples_and_is_blended_in(tmp_path, sample_str
     generator = KickClipGenerator(config)
     first = generator.run(str(sample_stream), config)
     assert first.model["used"] is False and first.model["samples"] >= 10
-    assert (tmp_path / "models" / "audio_model.joblib").exists()
-    assert (tmp_path / "models" / "samples.sqlite3").exists()
+    for name in ("audio_model.joblib", "audio_model.npz", "samples.sqlite3"):
+        assert (tmp_path / "models" / name).exists()
     fresh = KickClipGenerator(config)  # a restart: the model comes back from disk
     second = fresh.run(str(sample_stream), config)
     assert second.model["used"] is True
+    # the store doubled: worth a refit on everything stored
+    assert second.model["trained_on"] == {"audio": second.model["samples"] // 2,
+                                          "video": second.model["samples"] // 2}
     assert all(h.ml_score is not None for h in second.highlights)
     assert any(covers(h.to_dict(), VIDEO_EVENT) for h in second.highlights[:2])
 

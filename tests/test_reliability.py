@@ -19,17 +19,38 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_corrupt_model_and_databases_are_set_aside_and_the_run_goes_on(sample_stream, tmp_path):
     models = tmp_path / "models"
     models.mkdir()
-    (models / "audio_model.joblib").write_bytes(b"\x80\x04 definitely not a model")
+    (models / "audio_model.npz").write_bytes(b"PK\x03\x04 definitely not a model")
     (models / "samples.sqlite3").write_bytes(b"garbage " * 100)
     (models / "feature_cache.sqlite3").write_bytes(b"more garbage " * 100)
     config = Config(output_dir=tmp_path / "out", models_dir=models, make_clips=False)
     result = KickClipGenerator(config).run(str(sample_stream), config)
     assert result.highlights and result.model["samples"] > 0
     names = sorted(p.name for p in models.iterdir())
-    for original in ("audio_model.joblib", "samples.sqlite3", "feature_cache.sqlite3"):
+    for original in ("audio_model.npz", "samples.sqlite3", "feature_cache.sqlite3"):
         assert any(n.startswith(f"{original}.corrupt-") for n in names), names
         assert original in names  # rebuilt by this run
     assert any(n.startswith("ranked by the heuristic") for n in result.notes)
+
+
+def test_other_programs_databases_and_models_are_set_aside_too(sample_stream, tmp_path):
+    """Valid SQLite files with someone else's tables, and a valid .npz that is no model."""
+    import sqlite3
+
+    import numpy as np
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for name, table in (("samples.sqlite3", "samples"), ("feature_cache.sqlite3", "chunks")):
+        with sqlite3.connect(models / name) as db:
+            db.execute(f"CREATE TABLE {table} (x TEXT)")
+            db.execute(f"INSERT INTO {table} VALUES ('theirs')")
+    np.savez(models / "video_model.npz", weights=np.ones(3))
+    config = Config(output_dir=tmp_path / "out", models_dir=models, make_clips=False)
+    result = KickClipGenerator(config).run(str(sample_stream), config)
+    assert result.highlights and result.model["samples"] > 0
+    names = sorted(p.name for p in models.iterdir())
+    for original in ("samples.sqlite3", "feature_cache.sqlite3", "video_model.npz"):
+        assert any(n.startswith(f"{original}.corrupt-") for n in names), names
 
 
 def test_a_playlist_pointing_at_local_files_is_refused(http_root, media_dir, hls_stream,
@@ -114,3 +135,19 @@ def test_redact_scrubs_urls_headers_jwts_and_named_secrets():
     clean = redact(text, ["mysecret"])
     assert "eyJ" not in clean and "abc.def" not in clean and "mysecret" not in clean
     assert "x=1" in clean and "https://x/a.m3u8" in clean
+
+
+def test_a_recut_never_deletes_a_file_outside_its_run(sample_stream, tmp_path):
+    """highlights.json is a file on disk anyone may edit: a re-cut removes the clip it
+    replaces only when that clip lies in the run's own folder."""
+    config = Config(output_dir=tmp_path / "out", models_dir=tmp_path / "models", top_n=1)
+    generator = KickClipGenerator(config)
+    result = generator.run(str(sample_stream), config)
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    json_path = Path(result.run_dir) / "highlights.json"
+    data = json.loads(json_path.read_text())
+    data["highlights"][0]["clip_path"] = str(victim)
+    json_path.write_text(json.dumps(data))
+    clip = generator.recut(result.run_dir, 1, 2.0, 8.0, config)
+    assert victim.read_text() == "keep me" and Path(clip.clip_path).exists()

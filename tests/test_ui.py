@@ -86,8 +86,16 @@ def test_the_real_server_through_gradio_client(server, sample_stream):
     assert {"/analyze", "/rate", "/recut", "/retrain", "/model_status", "/open_run",
             "/history", "/cancel", "/clip"} <= set(client.view_api(
                 return_format="dict")["named_endpoints"])
-    summary, table, _, gallery, downloads = client.predict(
-        str(sample_stream), None, 3, 30, 8, 10, 30, 5, 0.5, 0.5, True, api_name="/analyze")
+    job = client.submit(str(sample_stream), None, 3, 30, 8, 10, 30, 5, 0.5, 0.5, True,
+                        api_name="/analyze")
+    stages = set()
+    while not job.done():
+        for unit in job.status().progress_data or []:
+            stages.add(re.sub(r"\d+", "N", unit.desc or ""))
+        time.sleep(0.05)
+    summary, table, _, gallery, downloads = job.result()
+    # the browser shows the engine's stages as they happen
+    assert {"chunk N/N", "cutting clip N/N"} <= stages, stages
     rows = table["data"]
     assert len(rows) >= 2 and {rows[0][7], rows[1][7]} == {"audio", "video"}
     assert all(Path(item["video"]).exists() for item in gallery)
@@ -98,18 +106,42 @@ def test_the_real_server_through_gradio_client(server, sample_stream):
     assert KickClipGenerator(config).ratings(run_dir, config) == {2: 1.0}
 
 
+def test_the_server_touches_no_folder_outside_its_output(server, tmp_path):
+    """Run folders come from the browser: one outside the output folder is refused by every
+    endpoint that takes one, before anything is read, rated or re-cut."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    url, config = server
+    client = Client(url + "/", verbose=False)
+    outside = [str(tmp_path), str(Path(config.output_dir) / ".."), str(config.output_dir)]
+    for run_dir in outside:
+        for args, api in (((run_dir,), "/open_run"), ((run_dir, 1), "/clip"),
+                          ((run_dir, 1, "keep", 3), "/rate"), ((run_dir, 1, 0, 5), "/recut")):
+            with pytest.raises(AppError, match="is not a run in"):
+                client.predict(*args, api_name=api)
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as err:
+        return err.code, b""
+
+
 @pytest.mark.parametrize("path", ["/etc/passwd", "../../../../etc/passwd",
-                                  "%2e%2e/%2e%2e/%2e%2e/etc/passwd"])
+                                  "%2e%2e/%2e%2e/%2e%2e/etc/passwd", "{out}/../secret.txt",
+                                  "{out}/../../secret.txt"])
 def test_files_outside_the_output_folder_are_refused(server, path):
-    url, _ = server
-    for prefix in ("/gradio_api/file=", "/file="):
-        try:
-            with urllib.request.urlopen(url + prefix + path, timeout=10) as answer:
-                body = answer.read()
-        except urllib.error.HTTPError as err:
-            assert err.code in (403, 404)
-            continue
-        assert b"root:" not in body
+    url, config = server
+    out = Path(config.output_dir).resolve()
+    (out.parent / "secret.txt").write_text("root: not for the browser")
+    (out / "inside.txt").write_text("served")
+    # the control: a file inside the output folder is served
+    assert fetch(f"{url}/gradio_api/file={out / 'inside.txt'}") == (200, b"served")
+    status, body = fetch(f"{url}/gradio_api/file=" + path.format(out=out))
+    assert status in (403, 404) and b"root:" not in body
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
@@ -129,10 +161,16 @@ def test_a_first_time_user_in_a_real_browser(server, short_stream, tmp_path):
         page.locator("input[type=file]").first.set_input_files(str(short_stream))
         page.wait_for_timeout(1500)  # the upload finishes
         page.get_by_role("button", name="Analyse").click()
+        # the progress bar names the stage while the run goes on
+        page.get_by_text(re.compile(r"(chunk \d+/\d+|scoring|cutting clip \d+/\d+) - "
+                                    r"\d+\.\d%")).first.wait_for(timeout=60_000)
         page.get_by_text(re.compile(r"\d+ highlights")).first.wait_for(timeout=120_000)
         page.wait_for_timeout(1000)
-        page.locator("img[src^='data:image']").first.wait_for(timeout=30_000)  # timeline
-        page.locator("video, .gallery-item").first.wait_for(timeout=30_000)  # a clip
+        # the ranked table's first row, the timeline plot and a playable clip
+        page.get_by_role("gridcell", name=re.compile(r"^0:00:\d\d$")).first.wait_for(
+            timeout=30_000)
+        page.locator("img[src^='data:image']").first.wait_for(timeout=30_000)
+        page.locator("video").first.wait_for(state="attached", timeout=30_000)
         shot = Path(os.environ.get("KCG_SCREENSHOT_DIR", tmp_path)) / "first-run.png"
         page.screenshot(path=str(shot), full_page=True)
         browser.close()

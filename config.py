@@ -119,6 +119,8 @@ class Config:
     max_clip_length_s: float = _opt(60.0, "a long moment extends its clip up to this length")
     make_clips: bool = _opt(True, "cut clips (off: analysis and JSON only)")
     fast_cut: bool = _opt(False, "stream-copy clips: quick, but starts snap to keyframes")
+    smart_cut: bool = _opt(True, "re-encode clips only up to their first keyframe and copy "
+                                 "the rest (off: re-encode every clip whole)")
     clip_preset: str = _opt("superfast", "x264 preset for re-encoded clips (speed vs size)")
 
     # Places and programs

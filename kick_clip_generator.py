@@ -63,7 +63,7 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 JSON_NAME = "highlights.json"
-CLIPS_AT_ONCE = 2  # x264 already uses every core; two keep the decode/IO gaps filled
+CLIPS_AT_ONCE = 3  # smart cuts are mostly reading, copying and starting ffmpeg: overlap them
 SAMPLES_PER_RUN = 60  # random windows stored per modality and run, besides the highlights
 
 
@@ -560,10 +560,11 @@ class KickClipGenerator:
     def cut_clips(self, processor: StreamProcessor, urls: StreamURLs, info: media.MediaInfo,
                   result: RunResult, run_dir: Path, config: Config, progress: Progress,
                   cancel: threading.Event) -> None:
-        """Cut each combined highlight and its thumbnail, two at a time. One failure is
-        recorded and does not stop the rest."""
+        """Cut each combined highlight and its thumbnail, CLIPS_AT_ONCE at a time. One failure
+        is recorded and does not stop the rest."""
         ext = ".mp4" if info.has_video else ".m4a"
         n = len(result.highlights)
+        whole: list[str] = []  # why clips a smart cut would have sped up were re-encoded whole
 
         def cut(h: Highlight) -> Highlight:
             if cancel.is_set():
@@ -573,16 +574,18 @@ class KickClipGenerator:
             try:
                 for last_try in (False, True):
                     try:
-                        clip = media.cut_clip(processor.ffmpeg, urls.cut, h.start,
-                                              h.end - h.start, run_dir / f"{stem}{ext}",
-                                              fast=config.fast_cut, has_video=info.has_video,
-                                              preset=config.clip_preset,
-                                              timeout_s=config.ffmpeg_timeout_s, cancel=cancel)
+                        made = self._cut(processor, urls.cut, h.start, h.end,
+                                         run_dir / f"{stem}{ext}", info.has_video,
+                                         info.duration_s, config, cancel,
+                                         thumbnail=(h.peak, run_dir / f"{stem}.jpg"))
                         break
                     except MediaError as err:
                         if last_try or not urls.renew_if_expired(err):
                             raise
-                if info.has_video:
+                clip, thumb = made.path, made.thumbnail
+                if made.note:
+                    whole.append(made.note)
+                if info.has_video and thumb is None:
                     thumb = media.make_thumbnail(processor.ffmpeg, urls.cut, h.peak,
                                                  run_dir / f"{stem}.jpg",
                                                  timeout_s=config.ffmpeg_timeout_s,
@@ -609,6 +612,24 @@ class KickClipGenerator:
         result.failed_clips.sort(key=lambda f: f["rank"])
         if config.fast_cut:
             result.notes.append("--fast: clips are stream copies; starts snap to keyframes")
+        if whole:
+            reasons = "; ".join(f"{reason} ({count}x)" if count > 1 else reason
+                                for reason, count in Counter(whole).most_common(3))
+            result.notes.append(f"{len(whole)} clip(s) re-encoded whole instead of smart-cut: "
+                                f"{reasons}")
+
+    @staticmethod
+    def _cut(processor: StreamProcessor, url: str, start_s: float, end_s: float, target: Path,
+             has_video: bool, duration_s: float | None, config: Config,
+             cancel: threading.Event | None,
+             thumbnail: tuple[float, Path] | None = None) -> media.CutResult:
+        """One clip as the config says: smart cut (default), whole re-encode or --fast copy."""
+        return media.cut_clip(
+            processor.ffmpeg, url, start_s, end_s - start_s, target, fast=config.fast_cut,
+            smart=config.smart_cut, has_video=has_video, preset=config.clip_preset,
+            thumbnail=thumbnail if has_video else None, work_dir=config.temp_dir,
+            available_s=None if not duration_s else duration_s - start_s,
+            timeout_s=config.ffmpeg_timeout_s, cancel=cancel)
 
     # Finished runs: history, re-ranking, ratings, re-cuts, the model --------------------------
 
@@ -692,10 +713,9 @@ class KickClipGenerator:
         processor = StreamProcessor(config)
         has_video = bool(data.get("media", {}).get("has_video", True))
         ext = ".mp4" if has_video else ".m4a"
-        clip = media.cut_clip(processor.ffmpeg, url, start_s, end_s - start_s,
-                              Path(run_dir) / f"clip_{rank:02d}_{_hms(start_s, sep='-')}{ext}",
-                              fast=config.fast_cut, has_video=has_video,
-                              preset=config.clip_preset, timeout_s=config.ffmpeg_timeout_s)
+        clip = self._cut(processor, url, start_s, end_s,
+                         Path(run_dir) / f"clip_{rank:02d}_{_hms(start_s, sep='-')}{ext}",
+                         has_video, duration, config, None).path
         old = Path(h.get("clip_path") or clip).resolve()
         if old != clip.resolve() and old.parent == Path(run_dir).resolve():
             old.unlink(missing_ok=True)  # only ever a clip of this run, whatever the JSON says

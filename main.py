@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="analysis and highlights.json only, no clip files")
     parser.add_argument("--fast", dest="fast_cut", action="store_true", default=None,
                         help=field_help("fast_cut"))
+    parser.add_argument("--no-smart-cut", dest="smart_cut", action="store_false", default=None,
+                        help="re-encode every clip whole instead of only up to its first "
+                             "keyframe (slower; for players that reject the join)")
     parser.add_argument("--no-cache", dest="use_cache", action="store_false", default=None,
                         help="analyse every chunk again instead of reusing stored features")
     parser.add_argument("--no-chat", dest="use_chat", action="store_false", default=None,
@@ -247,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     overrides = {name: getattr(args, name) for name, _ in OPTIONS.values()}
     overrides.update(make_clips=args.make_clips, fast_cut=args.fast_cut,
-                     use_cache=args.use_cache, use_chat=args.use_chat)
+                     smart_cut=args.smart_cut, use_cache=args.use_cache,
+                     use_chat=args.use_chat)
     progress = None
     cancel = threading.Event()
     try:

@@ -126,7 +126,7 @@ def test_write_atomically_leaves_nothing_on_failure(tmp_path):
 
 
 def test_cut_clip_is_frame_accurate_and_keeps_audio(ffmpeg, sample_stream, tmp_path):
-    out = media.cut_clip(ffmpeg, str(sample_stream), 12.3, 7.0, tmp_path / "c.mp4")
+    out = media.cut_clip(ffmpeg, str(sample_stream), 12.3, 7.0, tmp_path / "c.mp4").path
     info = media.probe_media(ffmpeg, str(out))
     assert info.duration_s == pytest.approx(7.0, abs=0.1)
     assert info.has_audio and info.has_video

@@ -54,8 +54,10 @@ from stream_processor import (
     StreamFeatures,
     StreamProcessor,
     analyze_span_collect,
+    limit_heap_arenas,
     plan_chunks,
     plan_spans,
+    release_free_memory,
 )
 from video_analyzer import VIDEO_FEATURES, opencv_threads
 
@@ -368,6 +370,7 @@ class KickClipGenerator:
         # oversubscribe the machine (measured: 60-min HLS analysis 18.0 s -> 14.5 s on 2 cores
         # for BLAS; OpenCV is slower with its threads even on one worker, see opencv_threads).
         libraries = _single_threaded_libraries()
+        limit_heap_arenas()
         try:
             libraries.__enter__()
             running = {submit(span): span for span in plan_spans(todo, len(chunks))}
@@ -406,6 +409,7 @@ class KickClipGenerator:
                 cancel.set()  # stops ffmpeg in the other workers at once
             close()
             libraries.__exit__(None, None, None)
+            release_free_memory()  # the chunks' temporaries, before scoring and training
         if cancel.is_set():  # asked to stop just as the last chunk came in
             raise Cancelled("cancelled")
         skipped.sort(key=lambda item: item["start"])

@@ -7,8 +7,11 @@ local thread pool or, through `analyze_span_collect`, on a Dask worker.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
 import math
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -194,6 +197,39 @@ def analyze_span_collect(url: str, info: media.MediaInfo, chunks: list[Chunk],
                           parts.append, strict=strict)
     result.parts = parts + result.parts
     return result
+
+
+# --- memory ---------------------------------------------------------------------------------
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim, libc.mallopt  # noqa: B018 - glibc, not musl
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def limit_heap_arenas(n: int = 2) -> None:
+    """Let glibc keep at most `n` malloc arenas. Every decoding thread otherwise gets a heap
+    of its own that holds on to its largest chunk's temporaries (measured: the analysing
+    process at ~280 MB instead of ~150 MB on a 10-minute stream). No-op off glibc."""
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(M_ARENA_MAX, n)
+
+
+def release_free_memory() -> None:
+    """Hand memory that is free inside malloc's heaps back to the system (glibc only)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 SPAN_MAX_CHUNKS = 12  # about 5 minutes at the defaults: a failure costs little

@@ -100,3 +100,21 @@ def kick_hls(tmp_path_factory, sample_stream, short_stream, ffmpeg):
                           str(out / "playlist.m3u8")])
     shutil.copy(short_stream, root / "clip.mp4")
     return root
+
+
+@pytest.fixture
+def kick(kick_hls, monkeypatch, tmp_path):
+    """A fake Kick on 127.0.0.1 serving the HLS VOD, the app pointed at it (base URLs, quick
+    retries, unpaced chat) and run from `tmp_path`, so logs/, models/ and output_clips/ stay
+    there."""
+    from kick_server import KickServer
+
+    with KickServer(hls_dir=kick_hls) as server:
+        for name in ("KICK_BASE_URL", "KICK_WEB_BASE_URL", "KICK_MOBILE_BASE_URL"):
+            monkeypatch.setenv(name, server.base_url)
+        monkeypatch.setenv("KCG_RETRY_ATTEMPTS", "3")
+        monkeypatch.setenv("KCG_BACKOFF_BASE_S", "0.1")
+        monkeypatch.setenv("KCG_REQUEST_TIMEOUT_S", "5")
+        monkeypatch.setenv("KCG_CHAT_REQUEST_INTERVAL_S", "0")
+        monkeypatch.chdir(tmp_path)
+        yield server

@@ -291,17 +291,6 @@ def test_an_empty_replay_and_a_404_end_cleanly(chat_server):
 
 # --- a Kick VOD end to end -----------------------------------------------------------------
 
-@pytest.fixture
-def kick(kick_hls, monkeypatch, tmp_path):
-    with KickServer(hls_dir=kick_hls) as server:
-        for name in ("KICK_BASE_URL", "KICK_WEB_BASE_URL", "KICK_MOBILE_BASE_URL"):
-            monkeypatch.setenv(name, server.base_url)
-        monkeypatch.setenv("KCG_RETRY_ATTEMPTS", "2")
-        monkeypatch.setenv("KCG_BACKOFF_BASE_S", "0.05")
-        monkeypatch.setenv("KCG_REQUEST_TIMEOUT_S", "5")
-        monkeypatch.setenv("KCG_CHAT_REQUEST_INTERVAL_S", "0")
-        monkeypatch.chdir(tmp_path)
-        yield server
 
 
 def run_cli(capsys, *args):

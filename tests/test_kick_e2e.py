@@ -17,23 +17,12 @@ from kick_server import (
     NEW_VOD_ID,
     WEB_SLUG,
     Fault,
-    KickServer,
 )
 
 LEGACY_VOD = f"https://kick.com/xqc/videos/{LEGACY_VOD_ID}"
 NEW_VOD = f"https://kick.com/{WEB_SLUG}/videos/{NEW_VOD_ID}"
 
 
-@pytest.fixture
-def kick(kick_hls, monkeypatch, tmp_path):
-    with KickServer(hls_dir=kick_hls) as server:
-        for name in ("KICK_BASE_URL", "KICK_WEB_BASE_URL", "KICK_MOBILE_BASE_URL"):
-            monkeypatch.setenv(name, server.base_url)
-        monkeypatch.setenv("KCG_RETRY_ATTEMPTS", "3")
-        monkeypatch.setenv("KCG_BACKOFF_BASE_S", "0.1")
-        monkeypatch.setenv("KCG_REQUEST_TIMEOUT_S", "5")
-        monkeypatch.chdir(tmp_path)
-        yield server
 
 
 def run_cli(capsys, *args) -> tuple[int, dict | None, str]:

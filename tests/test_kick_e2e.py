@@ -61,6 +61,8 @@ def test_new_id_vod_goes_through_the_web_api(kick, capsys):
     code, data, err = run_cli(capsys, NEW_VOD, "--no-clips")
     assert code == 0, err
     assert kick.count("/api/v1/stream/", "POST") == 1
+    assert kick.bytes_served("/hls/160p30/") > 0
+    assert kick.bytes_served("/hls/720p30/") == 0  # the signed master's small rendition only
     assert data["kick"]["id"] == NEW_VOD_ID and data["kick"]["channel"] == WEB_SLUG
     assert any(covers(h, VIDEO_EVENT) for h in data["highlights"][:2])
 

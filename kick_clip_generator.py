@@ -369,10 +369,9 @@ class KickClipGenerator:
         # Each worker is one core's worth: BLAS's and OpenCV's own threads on top would
         # oversubscribe the machine (measured: 60-min HLS analysis 18.0 s -> 14.5 s on 2 cores
         # for BLAS; OpenCV is slower with its threads even on one worker, see opencv_threads).
-        libraries = _single_threaded_libraries()
         limit_heap_arenas()
+        libraries = _single_threaded_libraries()  # in force from here; closed in `finally`
         try:
-            libraries.__enter__()
             running = {submit(span): span for span in plan_spans(todo, len(chunks))}
             while running:
                 try:
@@ -408,7 +407,7 @@ class KickClipGenerator:
             if sys.exc_info()[0] is not None:
                 cancel.set()  # stops ffmpeg in the other workers at once
             close()
-            libraries.__exit__(None, None, None)
+            libraries.close()
             release_free_memory()  # the chunks' temporaries, before scoring and training
         if cancel.is_set():  # asked to stop just as the last chunk came in
             raise Cancelled("cancelled")
@@ -773,8 +772,9 @@ class KickClipGenerator:
 
 
 def _single_threaded_libraries() -> contextlib.ExitStack:
-    """BLAS and OpenCV at one thread each while chunks are analysed: the chunk workers are
-    the parallelism, and the libraries' threads on tiny arrays cost more than they save."""
+    """BLAS and OpenCV at one thread each from now until the returned stack is closed: while
+    chunks are analysed the chunk workers are the parallelism, and the libraries' threads on
+    tiny arrays cost more than they save."""
     stack = contextlib.ExitStack()
     stack.enter_context(threadpool_limits(1))
     stack.enter_context(opencv_threads(1))

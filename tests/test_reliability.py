@@ -16,16 +16,22 @@ from kick_clip_generator import KickClipGenerator
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_beside(models: Path, stream: Path, tmp_path: Path):
+    """Analyse `stream` with `models` as the models folder; the run must go on and store
+    samples. Returns (result, the names in the models folder afterwards)."""
+    config = Config(output_dir=tmp_path / "out", models_dir=models, make_clips=False)
+    result = KickClipGenerator(config).run(str(stream), config)
+    assert result.highlights and result.model["samples"] > 0
+    return result, sorted(p.name for p in models.iterdir())
+
+
 def test_corrupt_model_and_databases_are_set_aside_and_the_run_goes_on(sample_stream, tmp_path):
     models = tmp_path / "models"
     models.mkdir()
     (models / "audio_model.npz").write_bytes(b"PK\x03\x04 definitely not a model")
     (models / "samples.sqlite3").write_bytes(b"garbage " * 100)
     (models / "feature_cache.sqlite3").write_bytes(b"more garbage " * 100)
-    config = Config(output_dir=tmp_path / "out", models_dir=models, make_clips=False)
-    result = KickClipGenerator(config).run(str(sample_stream), config)
-    assert result.highlights and result.model["samples"] > 0
-    names = sorted(p.name for p in models.iterdir())
+    result, names = run_beside(models, sample_stream, tmp_path)
     for original in ("audio_model.npz", "samples.sqlite3", "feature_cache.sqlite3"):
         assert any(n.startswith(f"{original}.corrupt-") for n in names), names
         assert original in names  # rebuilt by this run
@@ -45,10 +51,7 @@ def test_other_programs_databases_and_models_are_set_aside_too(sample_stream, tm
             db.execute(f"CREATE TABLE {table} (x TEXT)")
             db.execute(f"INSERT INTO {table} VALUES ('theirs')")
     np.savez(models / "video_model.npz", weights=np.ones(3))
-    config = Config(output_dir=tmp_path / "out", models_dir=models, make_clips=False)
-    result = KickClipGenerator(config).run(str(sample_stream), config)
-    assert result.highlights and result.model["samples"] > 0
-    names = sorted(p.name for p in models.iterdir())
+    _, names = run_beside(models, sample_stream, tmp_path)
     for original in ("samples.sqlite3", "feature_cache.sqlite3", "video_model.npz"):
         assert any(n.startswith(f"{original}.corrupt-") for n in names), names
 

@@ -224,9 +224,13 @@ def parse_kick_url(url: str) -> KickURL:
 
 
 def _vod_id(raw: str, shown: str) -> str:
-    if not _ITEM_ID_RE.match(raw):
-        raise InvalidKickURL(f"{shown}: '{raw}' is not a Kick video id")
-    return raw.lower() if _UUID_RE.match(raw) else raw
+    """A VOD id is a UUID: old random ones and, since 2026-07, UUIDv7-like `019f...` ones
+    (KICK_API.md section 1). Anything else (`videos/1`, a cut-off id) is refused here, offline."""
+    if not _UUID_RE.match(raw):
+        raise InvalidKickURL(f"{shown}: '{raw}' is not a Kick video id - open the video on "
+                             "kick.com and paste the link from the address bar (it ends in an "
+                             "id like 5c697a87-afce-4256-b01f-3c8fe71ef5cb)")
+    return raw.lower()
 
 
 def _clip_id(raw: str, shown: str) -> str:

@@ -59,6 +59,7 @@ def assert_bad_input(argv, message, capsys, tmp_path):
     (["https://kick.com/browse"], "Kick's 'browse' page"),
     (["https://kick.com/xqc/videos"], "list of xqc's videos"),
     (["https://kick.com/xqc/clips"], "list of xqc's clips"),
+    (["kick.com/xqc/videos/1"], "'1' is not a Kick video id - open the video on kick.com"),
     (["missing.mp4"], "missing.mp4: no such file"),
     (["."], "is a folder"),
     (["input/empty.mp4"], "is empty \\(0 bytes\\)"),

@@ -126,6 +126,15 @@ def test_parse_kick_url_forms(url, expected):
     ("https://player.kick.com/", "names no channel"),
     ("https://kick.com/x%20y", "not a Kick channel name"),
     ("https://kick.com/xqc/videos/not*an*id", "not a Kick video id"),
+    # Kick VOD ids are UUIDs (old random ones and the 2026 019f... ones), never short numbers
+    ("https://kick.com/xqc/videos/1",
+     "https://kick.com/xqc/videos/1: '1' is not a Kick video id - open the video on kick.com "
+     "and paste the link from the address bar (it ends in an id like "
+     "5c697a87-afce-4256-b01f-3c8fe71ef5cb)"),
+    ("kick.com/video/12345", "'12345' is not a Kick video id - open the video on kick.com"),
+    ("https://kick.com/xqc/videos/5c697a87-afce-4256-b01f", "is not a Kick video id"),
+    ("https://kick.com/xqc/videos/clip_01J8RGZRKHXHXXKJEHGRM932A5", "is not a Kick video id"),
+    ("https://kick.com/xqc/videos/019f704e-f6b8-7e32-af4a-c911dc98686bxx", "not a Kick video id"),
     ("https://twitch.tv/xqc", "not a Kick link"),
     ("https://notkick.com/xqc", "not a Kick link"),
     ("https://kick.com.evil.example/xqc", "not a Kick link"),

@@ -9,7 +9,11 @@ become `gr.Error` with the CLI's one-line text. Every event has an `api_name`, s
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
+import socket
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -19,7 +23,7 @@ import gradio as gr
 import numpy as np
 
 from config import Config, field_help
-from errors import Cancelled, KickClipError
+from errors import Cancelled, InputError, KickClipError
 from kick_chat import CHAT_NAME, ChatFeatures
 from kick_clip_generator import FEATURES_NAME, JSON_NAME, KickClipGenerator, StreamFeatures
 from logsetup import setup_logging
@@ -329,16 +333,46 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
     return app
 
 
+def check_port(host: str, port: int) -> None:
+    """Raise `InputError` (naming --port, the flag both entry points share) unless `port` is a
+    valid port that `host` can listen on now. Gradio would say GRADIO_SERVER_PORT, with a
+    traceback."""
+    if not 1 <= port <= 65535:
+        raise InputError(f"--port {port} is out of range - pass --port with a number from 1 "
+                         "to 65535")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            if os.name != "nt":  # as uvicorn binds: a closed server's TIME_WAIT is no conflict
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as err:
+        if err.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
+            raise InputError(f"port {port} is in use - pass --port with another "
+                             "port") from None
+        if err.errno == errno.EACCES:
+            raise InputError(f"port {port} needs administrator rights - pass --port with a "
+                             "port above 1023") from None
+        raise InputError(f"cannot listen on {host}:{port} ({err.strerror or err}) - check "
+                         "--host and --port") from None
+
+
 def launch(config: Config | None = None, *, host: str = "127.0.0.1", port: int = 7860,
            share: bool = False, open_browser: bool = True, block: bool = True) -> gr.Blocks:
-    """Serve the UI. Files are served only from the output folder."""
+    """Serve the UI. Files are served only from the output folder. A bad or busy port raises
+    `InputError` before anything is built."""
+    check_port(host, port)
     config = config or Config.from_env()
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
     app = build_ui(KickClipGenerator(config), config)
     app.queue(default_concurrency_limit=1)
-    app.launch(server_name=host, server_port=port, share=share, inbrowser=open_browser,
-               allowed_paths=[str(Path(config.output_dir).resolve())],
-               prevent_thread_lock=not block, show_error=True)
+    try:
+        app.launch(server_name=host, server_port=port, share=share, inbrowser=open_browser,
+                   allowed_paths=[str(Path(config.output_dir).resolve())],
+                   prevent_thread_lock=not block, show_error=True)
+    except OSError as err:  # taken between the check and the bind
+        if "Cannot find empty port" not in str(err):
+            raise
+        raise InputError(f"port {port} is in use - pass --port with another port") from None
     return app
 
 
@@ -348,9 +382,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="a public gradio.live link")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser tab")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks instead of one-line errors")
     args = parser.parse_args(argv)
     setup_logging()
-    launch(host=args.host, port=args.port, share=args.share, open_browser=not args.no_browser)
+    try:
+        launch(host=args.host, port=args.port, share=args.share,
+               open_browser=not args.no_browser)
+    except KickClipError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
     return 0
 
 

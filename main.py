@@ -238,11 +238,13 @@ def main(argv: list[str] | None = None) -> int:
         overrides = {name: getattr(args, name) for name, _ in OPTIONS.values()}
         try:
             config = Config.from_env(**overrides)
+            gradio_interface.launch(config, host=args.host, port=args.port, share=args.share)
         except KickClipError as err:
+            if args.debug:
+                raise
             print(error_line(err, {k for k, v in overrides.items() if v is not None}),
                   file=sys.stderr)
             return err.exit_code
-        gradio_interface.launch(config, host=args.host, port=args.port, share=args.share)
         return 0
     if not args.demo and args.source is None:
         parser.print_usage(sys.stderr)

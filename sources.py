@@ -74,9 +74,8 @@ def resolve_source(source: str, config: Config) -> Source:
                          "supported - paste one of those")
     path = Path(text).expanduser()
     if not path.exists():
-        hint = ("looks like a URL without https:// - add it" if "." in text and "/" in text
-                else "give a video file, an HLS/MP4 URL or a Kick link")
-        raise InputError(f"{text}: no such file - {hint}")
+        shown = str(path) if text.startswith("~") else text
+        raise InputError(f"{shown}: no such file - {_missing_hint(text)}")
     if path.is_dir():
         raise InputError(f"{text} is a folder - give one video file inside it")
     if path.stat().st_size == 0:
@@ -85,6 +84,20 @@ def resolve_source(source: str, config: Config) -> Source:
     stat = path.stat()
     return Source(resolved_path, resolved_path, resolved_path, safe_name(path.stem), path.name,
                   identity=f"file:{resolved_path}:{stat.st_size}:{stat.st_mtime_ns}")
+
+
+# "host.tld/..." typed without a scheme: a dotted first segment of host-name characters.
+_BARE_HOST_RE = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}(:\d+)?/", re.IGNORECASE)
+
+
+def _missing_hint(text: str) -> str:
+    """What to do about a source that is no file: a path (`~/x.mp4`, `./x.mp4`, `C:/x.mp4`,
+    `clips/x.mp4`) is told to check it; only `host.tld/...` may be a URL without its scheme."""
+    if _BARE_HOST_RE.match(text):
+        return "check the path; if it is a web address, add https://"
+    if "/" in text or "\\" in text:
+        return "check the path"
+    return "give a video file, an HLS/MP4 URL or a Kick link"
 
 
 class StreamURLs:

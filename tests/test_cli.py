@@ -61,6 +61,12 @@ def assert_bad_input(argv, message, capsys, tmp_path):
     (["https://kick.com/xqc/clips"], "list of xqc's clips"),
     (["kick.com/xqc/videos/1"], "'1' is not a Kick video id - open the video on kick.com"),
     (["missing.mp4"], "missing.mp4: no such file"),
+    # paths are told they do not exist, not that they look like a URL
+    (["./x.mp4"], "^error: ./x.mp4: no such file - check the path"),
+    (["../clips/x.mp4"], "^error: ../clips/x.mp4: no such file - check the path"),
+    (["C:/clips/x.mp4"], "^error: C:/clips/x.mp4: no such file - check the path"),
+    (["clips/x.mp4"], "^error: clips/x.mp4: no such file - check the path"),
+    (["example.com/vod/master.m3u8"], "no such file - check the path; if it is a web address, add https://"),
     (["."], "is a folder"),
     (["input/empty.mp4"], "is empty \\(0 bytes\\)"),
     (["input/fake.mp4"], "cannot read .*fake.mp4: .*moov atom not found"),
@@ -82,6 +88,38 @@ def test_bad_input_is_one_line_and_exit_2(argv, message, capsys, tmp_path):
     (tmp_path / "input" / "fake.mp4").write_text("hello")
     (tmp_path / "input" / "x.mp4").write_text("never read: the options are checked first")
     assert_bad_input(argv, message, capsys, tmp_path)
+
+
+def test_a_missing_home_path_names_the_expanded_path(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert_bad_input(["~/clips/x.mp4"], re.escape(
+        f"error: {tmp_path / 'home' / 'clips' / 'x.mp4'}: no such file - check the path"),
+        capsys, tmp_path)
+
+
+def test_a_port_out_of_range_is_one_line(capsys, tmp_path):
+    assert_bad_input(["--ui", "--port", "99999"], "^error: --port 99999 is out of range - "
+                     "pass --port with a number from 1 to 65535$", capsys, tmp_path)
+    assert_bad_input(["--ui", "--port", "0"], "--port 0 is out of range", capsys, tmp_path)
+
+
+def test_a_busy_port_is_one_line_naming_the_flag(capsys, tmp_path):
+    import socket
+
+    import gradio_interface
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert_bad_input(["--ui", "--port", str(port)], f"^error: port {port} is in use - pass "
+                         "--port with another port$", capsys, tmp_path)
+        # the UI's own entry point says the same
+        assert gradio_interface.main(["--port", str(port), "--no-browser"]) == 2
+        assert capsys.readouterr().err == (f"error: port {port} is in use - pass --port with "
+                                           "another port\n")
+        assert gradio_interface.main(["--port", "99999", "--no-browser"]) == 2
+        assert "--port 99999 is out of range" in capsys.readouterr().err
 
 
 def test_a_bad_setting_in_the_environment_names_the_variable(capsys, tmp_path, monkeypatch):

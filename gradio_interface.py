@@ -124,21 +124,26 @@ class UI:
 
     # Analyse -------------------------------------------------------------------------------
 
-    def analyze(self, source: str, upload: str | None, top_n: float, clip_length_s: float,
-                pre_roll_s: float, min_gap_s: float, chunk_duration_s: float,
-                frame_skip: float, audio_weight: float, video_weight: float, make_clips: bool,
+    def analyze(self, source: str, upload: str | None = None, top_n: float | None = None,
+                clip_length_s: float | None = None, pre_roll_s: float | None = None,
+                min_gap_s: float | None = None, chunk_duration_s: float | None = None,
+                frame_skip: float | None = None, audio_weight: float | None = None,
+                video_weight: float | None = None, make_clips: bool | None = None,
                 progress: gr.Progress = gr.Progress()):  # noqa: B008 - how Gradio injects it
-        """Run the pipeline; returns (summary, table, timeline, gallery, downloads, run_dir).
-        Gradio passes a live `progress` tracker only when the default is a `gr.Progress()`;
-        called directly, the default does nothing."""
+        """Run the pipeline; returns the display values of `show` followed by the run lists
+        of `lists` with the new run selected in both, so Review and History show it at once.
+        Every setting left out keeps the base config's value (`client.predict(link,
+        api_name="/analyze")` works). Gradio passes a live `progress` tracker only when the
+        default is a `gr.Progress()`; called directly, the default does nothing."""
         chosen = upload or (source or "").strip()
         try:
-            config = self.config.replace(
-                top_n=int(top_n), clip_length_s=float(clip_length_s),
-                pre_roll_s=float(pre_roll_s), min_gap_s=float(min_gap_s),
-                chunk_duration_s=float(chunk_duration_s), frame_skip=int(frame_skip),
-                audio_weight=float(audio_weight), video_weight=float(video_weight),
-                make_clips=bool(make_clips))
+            given = dict(top_n=(top_n, int), clip_length_s=(clip_length_s, float),
+                         pre_roll_s=(pre_roll_s, float), min_gap_s=(min_gap_s, float),
+                         chunk_duration_s=(chunk_duration_s, float),
+                         frame_skip=(frame_skip, int), audio_weight=(audio_weight, float),
+                         video_weight=(video_weight, float), make_clips=(make_clips, bool))
+            config = self.config.replace(**{name: kind(value) for name, (value, kind)
+                                            in given.items() if value is not None})
             self.cancel_event.clear()
             result = self.generator.run(chosen, config, lambda f, m: progress(f, desc=m),
                                         self.cancel_event)
@@ -147,7 +152,8 @@ class UI:
                            "(analysed chunks are reused)") from None
         except KickClipError as err:
             raise gr.Error(str(err)) from None
-        return self.show(result.run_dir, config)
+        shown = self.show(result.run_dir, config)
+        return (*shown, *self.lists(select=shown[-1]))
 
     def cancel(self) -> str:
         self.cancel_event.set()
@@ -183,16 +189,40 @@ class UI:
 
     # Review, model, history -----------------------------------------------------------------
 
+    def runs_on_disk(self) -> list[dict[str, Any]]:
+        """The runs in the output folder now, newest first (read every time: runs appear
+        while the server is up, and a page reload must show them)."""
+        return self.generator.list_runs(self.config)
+
     def run_choices(self) -> list[tuple[str, str]]:
-        return [(f"{Path(r['run_dir']).name} ({r['highlights']} clips)", r["run_dir"])
-                for r in self.generator.list_runs(self.config)]
+        return [(f"{Path(r['run_dir']).name} ({r['highlights']} clips)",
+                 str(Path(r["run_dir"]).resolve())) for r in self.runs_on_disk()]
 
     def history(self) -> list[list[Any]]:
         return [[Path(r["run_dir"]).name, r["title"], r["created_at"], hms(r["duration_s"]),
-                 r["highlights"]] for r in self.generator.list_runs(self.config)]
+                 r["highlights"]] for r in self.runs_on_disk()]
+
+    def lists(self, review_run: str | None = None, pick: str | None = None,
+              select: str | None = None):
+        """(Review run list, History run list, History table) as they are on disk now. Each
+        list keeps its selection while that run exists; `select` (a finished Analyse) or else
+        the newest run is chosen otherwise."""
+        choices = self.run_choices()
+        values = [value for _, value in choices]
+
+        def chosen(current: str | None) -> str | None:
+            if select:
+                return str(Path(select).resolve())
+            if current and str(Path(current).resolve()) in values:
+                return str(Path(current).resolve())
+            return values[0] if values else None
+
+        return (gr.update(choices=choices, value=chosen(review_run)),
+                gr.update(choices=choices, value=chosen(pick)), self.history())
 
     def clip(self, run_dir: str, rank: float):
-        """(video path, start, end, current rating text) of one clip for the Review tab."""
+        """(video path, start, end, rating text, shown) of one clip for the Review tab;
+        `shown` [run folder, rank] is what Rate and Re-cut may then act on."""
         try:
             run_dir = self.run_dir(run_dir)
             data = self.generator.load_run(run_dir)
@@ -203,21 +233,43 @@ class UI:
             raise gr.Error(f"this run has no clip {int(rank)}")
         rating = self.generator.ratings(run_dir, self.config).get(int(rank))
         said = "not rated yet" if rating is None else f"rated {rating:.2f}"
-        return h.get("clip_path"), h["start"], h["end"], said
+        return (h.get("clip_path"), h["start"], h["end"],
+                f"**{Path(run_dir).name}**, clip {int(rank)}: {said}", [run_dir, int(rank)])
 
-    def rate(self, run_dir: str, rank: float, verdict: str, stars: float) -> str:
-        """verdict: "keep", "skip" or "stars" (then `stars` 1-5 counts)."""
+    def shown_target(self, run_dir: str, rank: float, shown: list | None, action: str) -> str:
+        """The run folder to act on, only if it and `rank` are the clip on screen: a run list
+        that moved (a finished Analyse selects its run) or a new clip number must not make
+        Rate teach the model the wrong moments."""
+        run_dir = self.run_dir(run_dir)
+        if not shown:
+            raise gr.Error(f"no clip is shown - press Show clip to watch clip {int(rank)} of "
+                           f"{Path(run_dir).name}, then {action} it")
+        shown_dir, shown_rank = str(shown[0]), int(shown[1])
+        if (shown_dir, shown_rank) != (run_dir, int(rank)):
+            raise gr.Error(f"the player shows clip {shown_rank} of {Path(shown_dir).name}, "
+                           f"not clip {int(rank)} of {Path(run_dir).name} - press Show clip "
+                           f"to watch it, then {action} it")
+        return run_dir
+
+    def rate(self, run_dir: str, rank: float, verdict: str, stars: float,
+             shown: list | None) -> str:
+        """verdict: "keep", "skip" or "stars" (then `stars` 1-5 counts). Only the clip shown
+        (`shown` from `clip`) is rated."""
         rating = {"keep": 1.0, "skip": 0.0}.get(verdict, (float(stars) - 1) / 4)
+        run_dir = self.shown_target(run_dir, rank, shown, "rate")
         try:
-            counts = self.generator.rate(self.run_dir(run_dir), int(rank), rating, self.config)
+            counts = self.generator.rate(run_dir, int(rank), rating, self.config)
         except KickClipError as err:
             raise gr.Error(str(err)) from None
-        return f"clip {int(rank)} rated {rating:.2f}; {counts['ratings']} ratings stored"
+        return (f"**{Path(run_dir).name}**, clip {int(rank)} rated {rating:.2f}; "
+                f"{counts['ratings']} ratings stored")
 
-    def recut(self, run_dir: str, rank: float, start_s: float, end_s: float):
+    def recut(self, run_dir: str, rank: float, start_s: float, end_s: float,
+              shown: list | None):
+        run_dir = self.shown_target(run_dir, rank, shown, "re-cut")
         try:
-            h = self.generator.recut(self.run_dir(run_dir), int(rank), float(start_s),
-                                     float(end_s), self.config)
+            h = self.generator.recut(run_dir, int(rank), float(start_s), float(end_s),
+                                     self.config)
         except KickClipError as err:
             raise gr.Error(str(err)) from None
         return h.clip_path, f"clip {h.rank} re-cut: {hms(h.start)}-{hms(h.end)}"
@@ -244,6 +296,7 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
         gr.Markdown("# Kick Clip Generator\nPaste a Kick link, an HLS/MP4 URL or a file path, "
                     "or upload a recording; the best moments come back as clips.")
         run_state = gr.State("")
+        shown_clip = gr.State(None)  # [run folder, rank] in the Review player
         with gr.Tab("Analyse"):
             with gr.Row():
                 source = gr.Textbox(label="Kick link, URL or file path", scale=3,
@@ -279,9 +332,11 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
             timeline = gr.Plot(label="Timeline")
             gallery = gr.Gallery(label="Clips", columns=4, height="auto")
             downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
-        with gr.Tab("Review"):
+        # Run lists start empty and are read from disk when the page loads, when their tab
+        # is opened and after every Analyse: never the runs of the server's start.
+        with gr.Tab("Review") as review_tab:
             with gr.Row():
-                review_run = gr.Dropdown(label="Run", choices=ui.run_choices(), scale=3,
+                review_run = gr.Dropdown(label="Run", choices=[], value=None, scale=3,
                                          allow_custom_value=True)
                 rank = gr.Number(label="Clip", value=1, precision=0, minimum=1, scale=1)
                 load = gr.Button("Show clip", scale=1)
@@ -303,32 +358,34 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
             with gr.Row():
                 refresh_model = gr.Button("Refresh")
                 retrain = gr.Button("Retrain now")
-        with gr.Tab("History"):
-            runs = gr.Dataframe(headers=RUN_HEADERS, value=ui.history(), interactive=False)
+        with gr.Tab("History") as history_tab:
+            runs = gr.Dataframe(headers=RUN_HEADERS, interactive=False)
             with gr.Row():
-                pick = gr.Dropdown(label="Run", choices=ui.run_choices(), scale=3,
+                pick = gr.Dropdown(label="Run", choices=[], value=None, scale=3,
                                    allow_custom_value=True)
                 reopen = gr.Button("Open", scale=1)
                 refresh_runs = gr.Button("Refresh list", scale=1)
 
         shown = [summary, table, timeline, gallery, downloads, run_state]
-        analysis = go.click(ui.analyze, [source, upload, top_n, clip_length, pre_roll, min_gap,
-                                         chunk, frame_skip, audio_w, video_w, make_clips],
-                            shown, api_name="analyze", concurrency_limit=1)
-        analysis.then(lambda: [gr.update(choices=ui.run_choices())] * 2, None,
-                      [review_run, pick], api_name=False)
+        run_lists = [review_run, pick, runs]
+        go.click(ui.analyze, [source, upload, top_n, clip_length, pre_roll, min_gap, chunk,
+                              frame_skip, audio_w, video_w, make_clips],
+                 shown + run_lists, api_name="analyze", concurrency_limit=1)
         stop.click(ui.cancel, None, summary, api_name="cancel", queue=False)
-        load.click(ui.clip, [review_run, rank], [player, start, end, rating_text],
+        load.click(ui.clip, [review_run, rank], [player, start, end, rating_text, shown_clip],
                    api_name="clip")
-        rate.click(ui.rate, [review_run, rank, verdict, stars], rating_text, api_name="rate")
-        recut.click(ui.recut, [review_run, rank, start, end], [player, rating_text],
-                    api_name="recut")
+        rate.click(ui.rate, [review_run, rank, verdict, stars, shown_clip], rating_text,
+                   api_name="rate")
+        recut.click(ui.recut, [review_run, rank, start, end, shown_clip],
+                    [player, rating_text], api_name="recut")
         refresh_model.click(ui.model_status, None, [model_text, importances],
                             api_name="model_status")
         retrain.click(ui.retrain, None, [model_text, importances], api_name="retrain")
         reopen.click(lambda run_dir: ui.show(run_dir), pick, shown, api_name="open_run")
-        refresh_runs.click(lambda: (ui.history(), gr.update(choices=ui.run_choices())), None,
-                           [runs, pick], api_name="history")
+        refresh_runs.click(ui.lists, [review_run, pick], run_lists, api_name="history")
+        for tab in (review_tab, history_tab):
+            tab.select(ui.lists, [review_run, pick], run_lists, api_name=False)
+        app.load(ui.lists, [review_run, pick], run_lists, api_name="runs")
         app.load(ui.model_status, None, [model_text, importances], api_name=False)
     return app
 

@@ -148,6 +148,7 @@ def test_the_real_server_through_gradio_client(server, sample_stream):
     assert KickClipGenerator(config).ratings(run_dir, config) == {2: 1.0}
 
 
+@pytest.mark.slow  # two analyses through the server: ~7 s
 def test_runs_made_after_the_server_started_are_listed_and_selected(server, short_stream):
     """The lists read the disk on every page load and tab, and an Analyse selects its run;
     /analyze needs nothing but the source (every other field has its default)."""
@@ -163,9 +164,9 @@ def test_runs_made_after_the_server_started_are_listed_and_selected(server, shor
                 for r in KickClipGenerator(config).list_runs(config)]
 
     made = []
-    for _ in range(2):  # both made after the server started
+    for settings in ({}, {"make_clips": False}):  # both made after the server started
         before = on_disk()
-        summary, *_, review, pick, history = client.predict(str(short_stream),
+        summary, *_, review, pick, history = client.predict(str(short_stream), **settings,
                                                             api_name="/analyze")
         assert "short.mp4" in summary and [review["value"]] == sorted(set(on_disk()) - {*before})
         assert pick["value"] == review["value"]

@@ -239,10 +239,10 @@ class LiveChat:
         chat.status()                                # state, counts, why unavailable
         chat.stop()
 
-    Message time is the message's `created_at` (Kick's clock, second-precise, the clock the
-    stream's EXT-X-PROGRAM-DATE-TIME comes from); when it is missing, unreadable or more than
-    CLOCK_SKEW_MAX_S from the arrival time, the arrival time (`clock()`, local wall clock).
-    `clock` is for tests."""
+    Message time is the message's `created_at` (second-precise, stamped by Kick's servers, so
+    a local clock that is a little off or network delay do not move it); when it is missing,
+    unreadable or more than CLOCK_SKEW_MAX_S from the arrival time, the arrival time
+    (`clock()`, the local wall clock). `clock` is for tests."""
 
     def __init__(self, config: Config, chatroom_id: int, *,
                  clock: Callable[[], float] = time.time) -> None:
@@ -502,6 +502,7 @@ class LiveChat:
         logger.debug("live chat: skipped %s", what)
         with self._cond:
             self._status = replace(self._status, junk=self._status.junk + 1)
+            self._cond.notify_all()
 
     def _dispatch(self, ws: Any, frame: dict[str, Any]) -> None:
         event = frame.get("event")

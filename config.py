@@ -59,6 +59,10 @@ CHAT_WEIGHTS = {
 }
 
 
+# Kick's Pusher app (KICK_API.md E16, key seen 2026-10), protocol 7 as Kick's web client speaks.
+LIVE_CHAT_URL = ("wss://ws-us2.pusher.com/app/32cbd69e4b950bf97679"
+                 "?protocol=7&client=js&version=8.4.0&flash=false")
+
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 
 
@@ -109,6 +113,16 @@ class Config:
         default_factory=lambda: dict(CHAT_WEIGHTS),
         metadata={"help": "heuristic weight per chat feature"},
     )
+
+    # Kick live chat (live_chat.py): Kick's Pusher websocket (KICK_API.md E16)
+    live_chat_url: str = _opt(LIVE_CHAT_URL, "Pusher websocket of Kick's live chat (ws:// or "
+                                             "wss://)")
+    live_chat_connect_timeout_s: float = _opt(10.0, "live chat: longest wait for the websocket "
+                                                    "to open and the chat to be subscribed")
+    live_chat_reconnects: int = _opt(5, "live chat: failed reconnects in a row before it is "
+                                        "given up (the run goes on with audio and video)")
+    live_chat_backoff_s: float = _opt(1.0, "live chat: reconnect n waits live_chat_backoff_s "
+                                           "* 2**n seconds (at most 60)")
 
     # Selection and clips
     top_n: int = _opt(10, "how many highlights to keep")
@@ -174,6 +188,14 @@ class Config:
         _check(0 <= self.chat_request_interval_s <= 60,
                "chat_request_interval_s must be between 0 and 60 s")
         _check(self.chat_max_pages >= 1, "chat_max_pages must be at least 1")
+        _check(self.live_chat_url.strip().lower().startswith(("ws://", "wss://")),
+               "live_chat_url must be a ws:// or wss:// URL")
+        _check(0.1 <= self.live_chat_connect_timeout_s <= 120,
+               "live_chat_connect_timeout_s must be between 0.1 and 120 s")
+        _check(0 <= self.live_chat_reconnects <= 100,
+               "live_chat_reconnects must be between 0 and 100")
+        _check(0 <= self.live_chat_backoff_s <= 60,
+               "live_chat_backoff_s must be between 0 and 60 s")
         _check(0.0 <= self.heuristic_weight <= 1.0, "heuristic_weight must be between 0 and 1")
         _check(self.smooth_s >= 0, "smooth_s must not be negative")
         _check(self.min_training_samples >= 2, "min_training_samples must be at least 2")

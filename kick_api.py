@@ -508,6 +508,7 @@ class ResolvedStream:
     cut_url: str
     page_url: str
     channel_id: int | None
+    chatroom_id: int | None = None  # live: the Pusher chat's `chatrooms.{id}.v2` (E1 only)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -569,7 +570,8 @@ class KickAPI:
             title=livestream.get("session_title"),
             created_at=_iso(livestream.get("start_time") or livestream.get("created_at")),
             duration_s=None, thumbnail=_thumb(livestream.get("thumbnail")), is_live=True,
-            master_url=playback_url, channel_id=_int_or_none(channel.get("id")))
+            master_url=playback_url, channel_id=_int_or_none(channel.get("id")),
+            chatroom_id=_chatroom_id(channel))
 
     def _resolve_live_e2(self, slug: str) -> ResolvedStream:
         url = f"{self._base()}/api/v2/channels/{quote(slug)}/livestream"
@@ -877,6 +879,12 @@ def _thumb(value: Any) -> str | None:
             if isinstance(value.get(key), str) and value[key]:
                 return value[key]
     return None
+
+
+def _chatroom_id(channel: Mapping[str, Any]) -> int | None:
+    """E1's `chatroom.id`: the live chat's Pusher channel (not the channel id)."""
+    chatroom = channel.get("chatroom")
+    return _int_or_none(chatroom.get("id")) if isinstance(chatroom, Mapping) else None
 
 
 def _int_or_none(value: Any) -> int | None:

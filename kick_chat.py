@@ -112,6 +112,15 @@ def counts_as_chat(message: dict[str, Any]) -> bool:
     return message.get("type", "message") in COUNTED_TYPES and not _is_bot(message)
 
 
+def sender_id(message: dict[str, Any]) -> int | None:
+    """Who wrote a message: `user_id` (chat history), else `sender.id` (Pusher events carry
+    only that); None when neither is a number."""
+    user = _int(message.get("user_id"))
+    if user is None and isinstance(message.get("sender"), dict):
+        user = _int(message["sender"].get("id"))
+    return user
+
+
 @dataclass(frozen=True)
 class ChatMessages:
     """A VOD's chat as arrays, one entry per message (any order)."""
@@ -236,33 +245,45 @@ def coverage(n_windows: int, window_s: float, duration_s: float, covered_from_s:
 def chat_features(messages: ChatMessages, n_windows: int, window_s: float, *,
                   duration_s: float, lag_s: float = 0.0, covered_from_s: float = 0.0,
                   lag_estimated: bool = False) -> ChatFeatures:
-    """The chat feature matrix (n_windows, 4) of a VOD, chat shifted back by `lag_s`.
+    """The chat feature matrix (n_windows, 4) of a VOD, chat shifted back by `lag_s`
+    (`chat_matrix` on the VOD's per-window counts, with the centred `local_baseline`)."""
+    covered = coverage(n_windows, window_s, duration_s, covered_from_s, lag_s)
+    t = messages.time_s - lag_s
+    in_covered = covered[np.clip(np.floor(t / window_s).astype(np.int64), 0, n_windows - 1)]
+    overall = float(messages.short[in_covered].mean()) if in_covered.any() else 0.5
+    matrix = chat_matrix(_bin(t, n_windows, window_s),
+                         _chatter_counts(messages, n_windows, window_s, lag_s),
+                         _bin(t, n_windows, window_s, messages.emotes),
+                         _bin(t, n_windows, window_s, messages.short),
+                         covered, window_s, overall)
+    matrix[~covered] = 0.0
+    return ChatFeatures(matrix, covered, len(messages), float(lag_s), lag_estimated)
+
+
+Baseline = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
+
+
+def chat_matrix(count: np.ndarray, chatters: np.ndarray, emotes: np.ndarray, short: np.ndarray,
+                covered: np.ndarray, window_s: float, overall_short: float, *,
+                baseline: Baseline = local_baseline) -> np.ndarray:
+    """Per-window sums (each (n,) float64: messages, distinct senders, emotes, short messages)
+    -> the chat features (n, len(CHAT_FEATURES)) float32. Shared by the VOD replay and live
+    chat (`live_chat.py`, which passes a trailing baseline), so both compute the same thing.
 
     message_rate and chatters (distinct senders) are relative to the stream's own local
     baseline (1.0 = usual), emotes likewise; short_share is the share of short messages among
-    the window's (smoothed, leaning to the stream's share where there are few)."""
-    covered = coverage(n_windows, window_s, duration_s, covered_from_s, lag_s)
+    the window's (smoothed, leaning to the stream's share `overall_short` where there are few).
+    Rows outside `covered` are computed too; callers zero them."""
     width = max(1, int(round(CHAT_SMOOTH_S / window_s)))
-    t = messages.time_s - lag_s
 
     def relative(per_window: np.ndarray) -> np.ndarray:
         rate = scoring.smooth(per_window, width).astype(np.float64) / window_s
-        return rate / local_baseline(rate, covered, window_s)
+        return rate / baseline(rate, covered, window_s)
 
-    count = _bin(t, n_windows, window_s)
-    short = _bin(t, n_windows, window_s, messages.short)
-    in_covered = covered[np.clip(np.floor(t / window_s).astype(np.int64), 0, n_windows - 1)]
-    overall = float(messages.short[in_covered].mean()) if in_covered.any() else 0.5
-    share = ((scoring.smooth(short, width) * width + SHARE_PRIOR_MESSAGES * overall)
+    share = ((scoring.smooth(short, width) * width + SHARE_PRIOR_MESSAGES * overall_short)
              / (scoring.smooth(count, width) * width + SHARE_PRIOR_MESSAGES))
-    matrix = np.column_stack([
-        relative(count),
-        relative(_chatter_counts(messages, n_windows, window_s, lag_s)),
-        relative(_bin(t, n_windows, window_s, messages.emotes)),
-        share,
-    ]).astype(np.float32)
-    matrix[~covered] = 0.0
-    return ChatFeatures(matrix, covered, len(messages), float(lag_s), lag_estimated)
+    return np.column_stack([relative(count), relative(chatters), relative(emotes),
+                            share]).astype(np.float32)
 
 
 def estimate_lag(rate: np.ndarray, reference: np.ndarray, window_s: float, *,
@@ -476,7 +497,7 @@ def fetch_replay(config: Config, channel_id: int, vod_id: str, start_epoch_s: fl
                         continue
                     seen.add(mid)
                     if counts_as_chat(message):
-                        rows.append((mid, created, _int(message.get("user_id")),
+                        rows.append((mid, created, sender_id(message),
                                      str(message.get("content") or "")))
                 if next_cursor is None:
                     next_cursor = oldest_us
@@ -664,6 +685,7 @@ def _hms(seconds: float) -> str:
 
 
 __all__ = ["CHAT_FEATURES", "CHAT_NAME", "ChatCache", "ChatFeatures", "ChatJob",
-           "ChatMessages", "ChatReplay", "assemble", "chat_features", "chat_rate",
-           "count_emotes", "estimate_lag", "fetch_replay", "is_short", "local_baseline",
-           "parse_time", "skip_reason", "unavailable"]
+           "ChatMessages", "ChatReplay", "assemble", "chat_features", "chat_matrix",
+           "chat_rate", "count_emotes", "counts_as_chat", "estimate_lag", "fetch_replay",
+           "is_short", "local_baseline", "parse_time", "sender_id", "skip_reason",
+           "unavailable"]

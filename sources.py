@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 # What highlights.json keeps of a resolved Kick link (no playback URLs: they carry tokens).
 KICK_FIELDS = ("kind", "channel", "id", "title", "created_at", "duration_s", "thumbnail",
-               "is_live", "channel_id")
+               "is_live", "channel_id", "chatroom_id")
 
 # Sites people paste by habit whose pages ffmpeg cannot read: refused at once, offline.
 OTHER_SITES = {"twitch.tv": "Twitch", "youtube.com": "YouTube", "youtu.be": "YouTube",

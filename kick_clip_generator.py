@@ -809,27 +809,13 @@ def _check_writable(folder: Path) -> Path:
 
 def _executor(config: Config, workers: int) -> tuple[Any, Callable[[], None]]:
     """(executor, close) for the span tasks: a local thread pool of `workers`, or a
-    dask.distributed cluster when `dask_scheduler` is set."""
+    dask.distributed cluster when `dask_scheduler` is set (`dask_cluster.py`)."""
     if not config.dask_scheduler:
         pool = ThreadPoolExecutor(workers, thread_name_prefix="chunk")
         return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
-    try:
-        from distributed import Client
-    except ImportError as err:
-        raise InputError("--dask-scheduler needs dask.distributed - "
-                         "pip install -r requirements-dask.txt") from err
-    try:
-        client = Client(config.dask_scheduler, timeout=config.request_timeout_s)
-    except (OSError, TimeoutError) as err:
-        raise KickClipError(f"cannot reach the Dask scheduler at {config.dask_scheduler}: "
-                            f"{err} - check the address and that the scheduler runs") from err
-    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    logger.info("sending chunks to %s (%d workers)", config.dask_scheduler, n_workers)
+    import dask_cluster
 
-    def close() -> None:
-        client.close()
-
-    return client.get_executor(pure=False), close
+    return dask_cluster.open_executor(config)
 
 
 def _window_times(windows: np.ndarray, window_s: float) -> np.ndarray:

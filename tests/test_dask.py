@@ -2,6 +2,7 @@
 on a LocalCluster, and on a cluster of `dask scheduler` and `dask worker` processes started
 the way a user starts them, where the project is neither installed nor on the path."""
 
+import json
 import os
 import subprocess
 import sys
@@ -81,22 +82,23 @@ class ProcessCluster:
         self.processes = [self._start("scheduler", "--host", "127.0.0.1", "--port", "0",
                                       "--no-dashboard")]
         deadline = time.monotonic() + 60
-        while not self.scheduler_file.exists():  # written once the scheduler listens
+        while (address := self._address()) is None:  # written once the scheduler listens
             assert self.processes[0].poll() is None, self.log("scheduler")
             assert time.monotonic() < deadline, self.log("scheduler")
             time.sleep(0.05)
+        self.address = address
         if workers:
             self.processes.append(self._start(
                 "worker", "--nworkers", str(workers), "--nthreads", "1", "--no-dashboard",
                 "--host", "127.0.0.1", "--local-directory", str(folder / "work")))
-            with distributed.Client(scheduler_file=str(self.scheduler_file),
-                                    timeout=30) as client:
+            with distributed.Client(address, timeout=30) as client:
                 client.wait_for_workers(workers, timeout=60)
-                self.address = client.scheduler.address
-        else:
-            import json
 
-            self.address = json.loads(self.scheduler_file.read_text())["address"]
+    def _address(self) -> str | None:
+        try:
+            return json.loads(self.scheduler_file.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            return None  # not there yet, or half-written
 
     def _start(self, role: str, *args: str) -> subprocess.Popen:
         log = open(self.folder / f"{role}.log", "wb")

@@ -42,9 +42,9 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
     id INTEGER PRIMARY KEY,
     modality TEXT NOT NULL,
-    source TEXT NOT NULL,
+    source TEXT NOT NULL,  -- the stream's identity (sources.Source.identity)
     channel TEXT,
-    time_s REAL NOT NULL,
+    time_s REAL NOT NULL,  -- the window's middle; one row per (source, modality, window)
     features BLOB NOT NULL,
     n_features INTEGER NOT NULL,
     heuristic REAL NOT NULL,
@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS samples (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS samples_modality ON samples (modality, id);
+CREATE UNIQUE INDEX IF NOT EXISTS samples_window ON samples (source, modality, time_s);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS ratings (
     run_dir TEXT NOT NULL,
@@ -71,40 +72,43 @@ class SampleStore:
 
     def __init__(self, path: Path):
         self.path = path
-        storage.prepare(path, _SCHEMA)
+        storage.prepare(path, _SCHEMA, _one_row_per_window)
 
     def _connect(self) -> sqlite3.Connection:
         return storage.connect(self.path)
 
     def add(self, modality: str, source: str, channel: str | None, times_s: np.ndarray,
             features: np.ndarray, heuristic: np.ndarray) -> int:
-        """Store rows of `features` (n, f) float32 with their heuristic scores (n,)."""
-        now = time.time()
+        """Store the windows at `times_s` (n,) of stream `source`: features (n, f) float32
+        with their heuristic scores (n,). A window stored before is updated in place and keeps
+        its rating: running a stream again teaches the model nothing twice. Returns how many
+        windows were new."""
         rows = [(modality, source, channel, float(t), np.asarray(f, np.float32).tobytes(),
-                 features.shape[1], float(h), None, now)
+                 features.shape[1], float(h), None, time.time())
                 for t, f, h in zip(times_s, features, heuristic)]
         with closing(self._connect()) as db, db:
-            db.executemany(
-                "INSERT INTO samples (modality, source, channel, time_s, features, n_features,"
-                " heuristic, rating, created_at) VALUES (?,?,?,?,?,?,?,?,?)", rows)
-        return len(rows)
+            before = _count(db)
+            db.executemany(_UPSERT + _REFRESH, rows)
+            return _count(db) - before
 
     def add_rating(self, run_dir: str, rank: int, rating: float, channel: str | None,
-                   start_s: float, end_s: float, rows: dict[str, np.ndarray]) -> None:
-        """Store a user's rating (0 = skip .. 1 = keep) of one clip with its feature rows
-        (`rows[modality]` (n, f) z-scores of the clip's windows). Re-rating replaces."""
-        key = f"rating:{run_dir}#{rank}"
+                   start_s: float, end_s: float, source: str, times_s: np.ndarray,
+                   rows: dict[str, np.ndarray], heuristic: dict[str, np.ndarray]) -> None:
+        """Store a user's rating (0 = skip .. 1 = keep) of one clip of stream `source`: its
+        windows at `times_s` (n,) get the rating, with `rows[modality]` (n, f) their z-scores
+        and `heuristic[modality]` (n,) their heuristic scores. Windows already stored (by the
+        run, or an earlier rating) are updated, not added again; re-rating replaces."""
         now = time.time()
         with closing(self._connect()) as db, db:
             db.execute("INSERT OR REPLACE INTO ratings VALUES (?,?,?,?,?,?,?)",
                        (run_dir, rank, rating, channel, start_s, end_s, now))
-            db.execute("DELETE FROM samples WHERE source=?", (key,))
+            # what an older version stored for this clip, under a key of its own
+            db.execute("DELETE FROM samples WHERE source=?", (f"rating:{run_dir}#{rank}",))
             for modality, matrix in rows.items():
-                db.executemany(
-                    "INSERT INTO samples (modality, source, channel, time_s, features,"
-                    " n_features, heuristic, rating, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                    [(modality, key, channel, start_s, np.asarray(r, np.float32).tobytes(),
-                      matrix.shape[1], 0.0, rating, now) for r in matrix])
+                db.executemany(_UPSERT + _REFRESH + ", rating=excluded.rating", [
+                    (modality, source, channel, float(t), np.asarray(r, np.float32).tobytes(),
+                     matrix.shape[1], float(h), rating, now)
+                    for t, r, h in zip(times_s, matrix, heuristic[modality])])
 
     def ratings(self, run_dir: str) -> dict[int, float]:
         with closing(self._connect()) as db:
@@ -168,6 +172,63 @@ class SampleStore:
         with closing(self._connect()) as db:
             row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
+
+
+_UPSERT = ("INSERT INTO samples (modality, source, channel, time_s, features, n_features,"
+           " heuristic, rating, created_at) VALUES (?,?,?,?,?,?,?,?,?)"
+           " ON CONFLICT (source, modality, time_s) DO UPDATE SET")
+_REFRESH = (" channel=coalesce(excluded.channel, channel), features=excluded.features,"
+            " n_features=excluded.n_features, heuristic=excluded.heuristic")
+
+
+def _count(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
+
+
+def _one_row_per_window(db: sqlite3.Connection) -> None:
+    """Bring a store from before `samples_window` (one row per source, modality and window)
+    up to it. Older versions stored a stream's windows again on every run, so a stream run
+    15 times counted 15 times in every fit. Duplicates are merged into their newest row,
+    which keeps a rating any of them had. Clips rated by those versions were stored under a
+    key of their own ("rating:<run>#<rank>"), every window of a clip at the clip's start:
+    they are kept, each a millisecond apart so that each is a window of its own."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE name='samples'").fetchone():
+        return  # a new store
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name='samples_window'").fetchone():
+        return  # done
+    db.execute("BEGIN IMMEDIATE")  # another process may be opening the store just now
+    try:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name='samples_window'").fetchone():
+            db.rollback()
+            return
+        rated = db.execute("SELECT id, source, modality FROM samples WHERE source LIKE "
+                           "'rating:%' ORDER BY source, modality, id").fetchall()
+        group, position = None, 0
+        for row_id, source, modality in rated:
+            position = position + 1 if (source, modality) == group else 0
+            group = (source, modality)
+            if position:
+                db.execute("UPDATE samples SET time_s = time_s + ? WHERE id=?",
+                           (position * 0.001, row_id))
+        before = _count(db)
+        db.execute("""
+            UPDATE samples SET rating = (
+                SELECT other.rating FROM samples AS other
+                WHERE other.source = samples.source AND other.modality = samples.modality
+                  AND other.time_s = samples.time_s AND other.rating IS NOT NULL
+                ORDER BY other.id DESC LIMIT 1)
+            WHERE rating IS NULL AND id IN (
+                SELECT MAX(id) FROM samples GROUP BY source, modality, time_s
+                HAVING COUNT(*) > 1)""")
+        db.execute("DELETE FROM samples WHERE id NOT IN ("
+                   "SELECT MAX(id) FROM samples GROUP BY source, modality, time_s)")
+        db.execute("CREATE UNIQUE INDEX samples_window ON samples (source, modality, time_s)")
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    logger.info("sample store: %d stored again by re-runs merged, %d samples left",
+                before - _count(db), _count(db))
 
 
 def _safe(name: str) -> str:

@@ -538,17 +538,20 @@ class KickClipGenerator:
     def learn(self, src: Source, features: StreamFeatures, scores: Scores, result: RunResult,
               config: Config) -> dict[str, Any]:
         """Store this run's samples (highlight peaks + random windows) and refit the models:
-        the seed's cold start, on heuristic pseudo-labels until ratings exist."""
+        the seed's cold start, on heuristic pseudo-labels until ratings exist. A stream's
+        windows are stored once, under its identity: a re-run adds nothing, so the model does
+        not drift towards what was run most. A live recording has no identity (what it
+        recorded differs every time): each such run is a stream of its own."""
         model = self.model_for(config)
         rng = np.random.default_rng(0)
         valid = np.flatnonzero(features.valid)
-        peaks = [int(h.peak / config.window_s) for h in result.highlights]
+        peaks = [int(h.peak / features.window_s) for h in result.highlights]
         picks = np.unique(np.r_[peaks, rng.choice(valid, min(SAMPLES_PER_RUN, len(valid)),
                                                   replace=False)]).astype(int)
         picks = picks[features.valid[picks]]
-        times = (picks + 0.5) * config.window_s
+        times = _window_times(picks, features.window_s)
         channel = (src.kick or {}).get("channel")
-        trained = {}
+        sample_source = src.identity or f"{src.original}@{result.created_at}"
         for modality, z, names, weights in (
             ("audio", scores.audio_z, AUDIO_FEATURES, config.audio_weights),
             ("video", scores.video_z, VIDEO_FEATURES, config.video_weights),
@@ -556,9 +559,10 @@ class KickClipGenerator:
             if z is None:
                 continue
             heuristic = scoring.weighted_score(z[picks], names, weights)
-            model.add_samples(modality, src.original, channel, times, z[picks], heuristic)
+            model.add_samples(modality, sample_source, channel, times, z[picks], heuristic)
         trained = self.retrain(config, channel, only_if_stale=True)
-        return {"used": scores.ml is not None, "trained_on": trained, **model.store.counts()}
+        return {"used": scores.ml is not None, "trained_on": trained, **model.store.counts(),
+                "sample_source": sample_source}  # where `rate` finds the clips' windows
 
     def cut_clips(self, processor: StreamProcessor, urls: StreamURLs, info: media.MediaInfo,
                   result: RunResult, run_dir: Path, config: Config, progress: Progress,
@@ -689,12 +693,21 @@ class KickClipGenerator:
         peak = min(int(h["peak"] / features.window_s), len(features.valid) - 1)
         rows = np.arange(max(0, peak - 2), min(len(features.valid), peak + 3))
         rows = rows[features.valid[rows]]
-        matrices = {m: z[rows] for m, z in (("audio", scores.audio_z), ("video", scores.video_z))
-                    if z is not None}
+        matrices, heuristic = {}, {}
+        for modality, z, names, weights in (
+            ("audio", scores.audio_z, AUDIO_FEATURES, config.audio_weights),
+            ("video", scores.video_z, VIDEO_FEATURES, config.video_weights),
+        ):
+            if z is not None:
+                matrices[modality] = z[rows]
+                heuristic[modality] = scoring.weighted_score(z[rows], names, weights)
         channel = (data.get("kick") or {}).get("channel")
+        # runs from before sample_source stored their windows under the source as given
+        source = (data.get("model") or {}).get("sample_source") or data["source"]
         model = self.model_for(config)
         model.store.add_rating(str(Path(run_dir).resolve()), rank, float(rating), channel,
-                               h["start"], h["end"], matrices)
+                               h["start"], h["end"], source,
+                               _window_times(rows, features.window_s), matrices, heuristic)
         return model.store.counts()
 
     def ratings(self, run_dir: str | Path, config: Config | None = None) -> dict[int, float]:
@@ -796,27 +809,18 @@ def _check_writable(folder: Path) -> Path:
 
 def _executor(config: Config, workers: int) -> tuple[Any, Callable[[], None]]:
     """(executor, close) for the span tasks: a local thread pool of `workers`, or a
-    dask.distributed cluster when `dask_scheduler` is set."""
+    dask.distributed cluster when `dask_scheduler` is set (`dask_cluster.py`)."""
     if not config.dask_scheduler:
         pool = ThreadPoolExecutor(workers, thread_name_prefix="chunk")
         return pool, lambda: pool.shutdown(wait=True, cancel_futures=True)
-    try:
-        from distributed import Client
-    except ImportError as err:
-        raise InputError("--dask-scheduler needs dask.distributed - "
-                         "pip install -r requirements-dask.txt") from err
-    try:
-        client = Client(config.dask_scheduler, timeout=config.request_timeout_s)
-    except (OSError, TimeoutError) as err:
-        raise KickClipError(f"cannot reach the Dask scheduler at {config.dask_scheduler}: "
-                            f"{err} - check the address and that the scheduler runs") from err
-    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    logger.info("sending chunks to %s (%d workers)", config.dask_scheduler, n_workers)
+    import dask_cluster
 
-    def close() -> None:
-        client.close()
+    return dask_cluster.open_executor(config)
 
-    return client.get_executor(pure=False), close
+
+def _window_times(windows: np.ndarray, window_s: float) -> np.ndarray:
+    """The middle (s) of each window index: the sample store's key of a window."""
+    return (np.asarray(windows) + 0.5) * window_s
 
 
 def _with_chat(progress: Progress, job: ChatJob | None) -> Progress:

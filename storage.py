@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -16,13 +17,18 @@ def connect(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(path, timeout=30)
 
 
-def prepare(path: Path, schema: str) -> None:
-    """Create `path` with `schema` if needed. A file that is not a usable SQLite database, or
-    whose tables lack columns the schema has (another program's file, another version's), is
-    moved to `<name>.corrupt-<time>` (logged) and a fresh one is made."""
+def prepare(path: Path, schema: str,
+            migrate: Callable[[sqlite3.Connection], None] | None = None) -> None:
+    """Create `path` with `schema` if needed. `migrate(db)`, if given, first brings an older
+    version's tables up to what the schema expects (it runs on every open, so it must be a
+    no-op once done). A file that is not a usable SQLite database, or whose tables lack
+    columns the schema has (another program's file, another version's), is moved to
+    `<name>.corrupt-<time>` (logged) and a fresh one is made."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with closing(connect(path)) as db, db:
+            if migrate is not None:
+                migrate(db)
             db.executescript(schema)
             db.execute("PRAGMA quick_check").fetchone()
             missing = _missing_columns(db, schema)

@@ -125,9 +125,10 @@ def test_model_trains_from_stored_samples_and_is_blended_in(tmp_path, sample_str
     fresh = KickClipGenerator(config)  # a restart: the model comes back from disk
     second = fresh.run(str(sample_stream), config)
     assert second.model["used"] is True
-    # the store doubled: worth a refit on everything stored
-    assert second.model["trained_on"] == {"audio": second.model["samples"] // 2,
-                                          "video": second.model["samples"] // 2}
+    # the same stream again stores its windows once (issue 11): only peaks the model moved
+    # are new, too few for a refit
+    assert second.model["samples"] <= first.model["samples"] + 2 * len(second.highlights)
+    assert second.model["trained_on"] == {}
     assert all(h.ml_score is not None for h in second.highlights)
     assert any(covers(h.to_dict(), VIDEO_EVENT) for h in second.highlights[:2])
 

@@ -27,9 +27,11 @@ def moments(data):
     return [(h["start"], h["end"], h["score"]) for h in data["highlights"]]
 
 
-@pytest.fixture
-def clean(server, tmp_path):
-    return analyse(server, tmp_path, "clean")
+@pytest.fixture(scope="module")
+def clean(kick_hls, tmp_path_factory):
+    """The fault-free result, once for the module (its own server: no test's faults reach it)."""
+    with KickServer(hls_dir=kick_hls) as srv:
+        return analyse(srv, tmp_path_factory.mktemp("clean"), "clean")
 
 
 def test_segments_answering_500_or_hanging_up_are_fetched_again(server, tmp_path, clean):
@@ -41,6 +43,47 @@ def test_segments_answering_500_or_hanging_up_are_fetched_again(server, tmp_path
     assert server.count("/hls/160p30/6.ts") >= 2
     assert faulty["skipped_chunks"] == []
     assert moments(faulty) == moments(clean)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ["/hls/160p30/playlist.m3u8", "/hls/160p30/0.ts"],
+                         ids=["playlist", "first-segment"])
+def test_a_probe_that_stalls_once_is_tried_again_and_the_run_goes_on(server, tmp_path, clean,
+                                                                     path):
+    """The first read of the stream (the probe) hangs once: it is tried again like a
+    segment, and the run ends as a clean one does."""
+    server.add_fault(path, Fault.hang(), times=1)
+    data = analyse(server, tmp_path, "stalled-probe", request_timeout_s=1.0,
+                   backoff_base_s=0.1)
+    assert server.count(path) >= 2
+    assert data["skipped_chunks"] == []
+    assert moments(data) == moments(clean)
+
+
+def test_a_probe_that_never_answers_ends_in_one_error_line_after_its_attempts(
+        server, tmp_path, monkeypatch, capsys):
+    import main
+
+    playlist = "/hls/160p30/playlist.m3u8"
+    server.add_fault(playlist, Fault.hang(), times=None)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KCG_REQUEST_TIMEOUT_S", "0.5")  # the probe waits 2 x 0.5 s
+    monkeypatch.setenv("KCG_PROBE_ATTEMPTS", "3")
+    monkeypatch.setenv("KCG_BACKOFF_BASE_S", "0.1")
+    assert main.main([server.master_url, "--no-clips"]) == 1
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln.lower()]
+    assert errors == [f"error: {server.url(playlist)}: no answer within 1 s (3 attempts) - "
+                      "check the link"], errors
+    assert server.count(playlist) == 3
+
+
+def test_a_probe_answered_404_is_not_tried_again(server, tmp_path):
+    from errors import InputError
+
+    server.add_fault("/hls/160p30/playlist.m3u8", Fault.error(404), times=None)
+    with pytest.raises(InputError, match="404"):
+        analyse(server, tmp_path, "gone", backoff_base_s=0.1)
+    assert server.count("/hls/160p30/playlist.m3u8") == 1
 
 
 def test_a_vod_whose_playlist_is_shorter_than_kick_says_ends_at_what_exists(kick_hls,

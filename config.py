@@ -148,6 +148,8 @@ class Config:
     request_timeout_s: float = _opt(30.0, "timeout of one HTTP request")
     retry_attempts: int = _opt(5, "attempts per HTTP request")
     backoff_base_s: float = _opt(1.0, "retry n waits backoff_base_s * 2**n seconds")
+    probe_attempts: int = _opt(3, "tries of a stream's first read (its playlist and first "
+                                  "segment; each may take 2 x request_timeout_s)")
     kick_base_url: str = _opt("https://kick.com", "Kick's classic API host")
     kick_web_base_url: str = _opt("https://web.kick.com", "Kick's web API host")
     kick_mobile_base_url: str = _opt("https://mobile.kick.com",
@@ -213,6 +215,7 @@ class Config:
         _check(self.request_timeout_s > 0, "request_timeout_s must be positive")
         _check(1 <= self.retry_attempts <= 20, "retry_attempts must be between 1 and 20")
         _check(self.backoff_base_s >= 0, "backoff_base_s must not be negative")
+        _check(1 <= self.probe_attempts <= 10, "probe_attempts must be between 1 and 10")
 
     @property
     def chunk_step_s(self) -> float:

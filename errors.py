@@ -69,3 +69,7 @@ class NotLive(KickAPIError):
 
 class BlockedByKick(KickAPIError):
     """Kick's bot protection refused every attempt."""
+
+
+class HostNotResolved(KickAPIError):
+    """A host name did not resolve (offline, or no such host): not worth a retry."""

@@ -21,6 +21,7 @@ import itertools
 import json
 import logging
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -33,7 +34,14 @@ import m3u8
 import requests
 
 from config import Config
-from errors import BlockedByKick, ChannelNotFound, InvalidKickURL, KickAPIError, NotLive
+from errors import (
+    BlockedByKick,
+    ChannelNotFound,
+    HostNotResolved,
+    InvalidKickURL,
+    KickAPIError,
+    NotLive,
+)
 
 try:  # Kick's WAF refuses most non-browser TLS handshakes; curl_cffi looks like a browser.
     from curl_cffi import requests as curl_requests
@@ -314,6 +322,7 @@ _INVALID_URL_ERRORS: tuple[type[Exception], ...] = (
     requests.exceptions.InvalidSchema)
 _TRANSPORT_ERRORS: tuple[type[Exception], ...] = (requests.RequestException,)
 _IMPERSONATE_ERRORS: tuple[type[Exception], ...] = (ValueError,)
+CURLE_COULDNT_RESOLVE_HOST = 6  # libcurl's error code (curl_cffi's DNSError, where it has one)
 if curl_requests is not None:
     from curl_cffi.requests import exceptions as _curl_exc
 
@@ -332,8 +341,10 @@ class RetrySession:
     else (media hosts) goes through plain `requests`. 404 and other client errors come back as
     responses for the caller to judge; 429, 5xx, timeouts, connection errors and WAF blocks are
     retried `config.retry_attempts` times in all, waiting `backoff_base_s * 2**n` before retry n
-    (n from 0) or what Retry-After asks. Bodies are read whole: meant for API calls, playlists
-    and segments, not for long downloads. Thread-safe: each thread gets its own connections.
+    (n from 0) or what Retry-After asks. A host name that does not resolve is not retried:
+    `HostNotResolved` at once (offline, or no such host). Bodies are read whole: meant for API
+    calls, playlists and segments, not for long downloads. Thread-safe: each thread gets its
+    own connections.
     """
 
     def __init__(self, config: Config, *, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -395,6 +406,8 @@ class RetrySession:
             except _INVALID_URL_ERRORS as err:
                 raise KickAPIError(f"cannot fetch {_redact(url)}: {err}") from err
             except _TRANSPORT_ERRORS as err:
+                if _is_name_resolution_failure(err):
+                    raise _unresolved(url, self.is_api_url(url)) from err
                 failure, reason = err, _transport_reason(err)
             else:
                 logger.debug("%s %s -> HTTP %d", method, _redact(url), response.status)
@@ -456,6 +469,35 @@ class RetrySession:
             with self._lock:
                 self._opened.append(session)
         return session
+
+
+def _is_name_resolution_failure(err: BaseException) -> bool:
+    """Whether a transport error is a failed DNS lookup: curl's "could not resolve host"
+    (code 6), or for `requests` a `socket.gaierror` somewhere down the chain of causes
+    (ConnectionError -> MaxRetryError -> NameResolutionError -> gaierror)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [err]
+    while todo:
+        cause = todo.pop()
+        if id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror) or (
+                getattr(cause, "code", None) == CURLE_COULDNT_RESOLVE_HOST
+                and type(cause).__module__.startswith("curl_cffi")):
+            return True
+        linked = [cause.__cause__, cause.__context__, getattr(cause, "reason", None),
+                  *(cause.args if isinstance(cause.args, tuple) else ())]
+        todo += [c for c in linked if isinstance(c, BaseException)]
+    return False
+
+
+def _unresolved(url: str, kick_host: bool) -> HostNotResolved:
+    """Kick's own hosts are right, so the connection is at fault; any other may be a typo."""
+    host = _host(url)
+    hint = "check your internet connection" if kick_host else \
+        "check the link and your internet connection"
+    return HostNotResolved(f"cannot resolve {host} - {hint}")
 
 
 def _transport_reason(err: Exception) -> str:
@@ -559,7 +601,7 @@ class KickAPI:
             playback_url = channel.get("playback_url")
             if not playback_url:
                 raise KickAPIError(f"Kick gave no playback URL for {slug}")
-        except (ChannelNotFound, NotLive, BlockedByKick):
+        except (ChannelNotFound, NotLive, BlockedByKick, HostNotResolved):
             raise
         except KickAPIError as err:
             logger.warning("channel API failed for %s (%s); trying the livestream API", slug, err)
@@ -652,7 +694,7 @@ class KickAPI:
                 f"video {video_id}")
             if isinstance(body, dict) and isinstance(body.get("data"), dict):
                 meta = body["data"]
-        except BlockedByKick:
+        except (BlockedByKick, HostNotResolved):
             raise
         except KickAPIError as err:
             logger.info("no metadata for video %s (%s); asking for playback anyway", video_id,
@@ -708,7 +750,7 @@ class KickAPI:
             except BlockedByKick as err:
                 blocked.add(group)
                 errors.append(err)
-            except (ChannelNotFound, NotLive):
+            except (ChannelNotFound, NotLive, HostNotResolved):
                 raise
             except KickAPIError as err:
                 errors.append(err)

@@ -127,21 +127,64 @@ def parse_probe_output(source: str, stderr: str) -> MediaInfo:
     return MediaInfo(source, duration, has_video, has_audio, width, height, fps)
 
 
-def probe_media(ffmpeg: str, source: str, timeout_s: float = PROBE_TIMEOUT_S) -> MediaInfo:
-    """Probe `source` with `ffmpeg -i`; raise `InputError` when it is not playable media."""
+# A probe that failed this way may well work a moment later: a server error, a connection
+# that hung up or timed out. (A 404, a refused connection or data that is not media will not.)
+_PROBE_TRANSIENT = re.compile(r"Server returned 5\w\w|timed out|Connection reset|"
+                              r"Broken pipe|Input/output error", re.I)
+
+
+def probe_media(ffmpeg: str, source: str, timeout_s: float = PROBE_TIMEOUT_S, *,
+                attempts: int = 1, backoff_base_s: float = 1.0,
+                sleep: Callable[[float], None] = time.sleep) -> MediaInfo:
+    """Probe `source` with `ffmpeg -i`; raise `InputError` when it is not playable media.
+
+    A remote source's probe that gets no answer within `timeout_s` (its playlist or first
+    segment stalled) or fails in a way that may pass (5xx, a dropped or timed-out
+    connection) is tried again, `attempts` times in all, waiting `backoff_base_s * 2**n`
+    before retry n, as the HTTP layer does for a request."""
+    attempts = attempts if is_remote(source) else 1
+    for attempt in range(attempts):
+        try:
+            return _probe_once(ffmpeg, source, timeout_s, attempts)
+        except _ProbeTransient as err:
+            if attempt + 1 == attempts:
+                raise err.final from err.__cause__
+            wait = backoff_base_s * 2 ** attempt
+            logger.warning("probing %s: %s; trying again (%d/%d) in %g s", source, err,
+                           attempt + 2, attempts, wait)
+            sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _ProbeTransient(Exception):
+    """A probe attempt that may work when tried again; `final` is the error to raise if it
+    was the last."""
+
+    def __init__(self, reason: str, final: Exception):
+        super().__init__(reason)
+        self.final = final
+
+
+def _probe_once(ffmpeg: str, source: str, timeout_s: float, attempts: int) -> MediaInfo:
     argv = [ffmpeg, "-hide_banner", "-nostdin", *input_args(source, timeout_s=timeout_s)]
     logger.debug("probe: %s", argv)
+    tries = f" ({attempts} attempts)" if attempts > 1 else ""
     try:
         proc = subprocess.run(argv, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as err:
-        raise MediaError(f"{source}: no answer within {timeout_s:.0f} s - check the link") from err
+        final = MediaError(f"{source}: no answer within {timeout_s:.0f} s{tries} - check the "
+                           "link")
+        raise _ProbeTransient(f"no answer within {timeout_s:.0f} s", final) from err
     stderr = proc.stderr.decode("utf-8", "replace")
     info = parse_probe_output(source, stderr)
     if not (info.has_video or info.has_audio):
         reason = last_error_line(stderr) or "no audio or video stream"
         hint = ("paste a direct .m3u8/.mp4 link or a Kick link (other sites' pages are not "
                 "supported)" if is_remote(source) else "give a video or audio recording")
-        raise InputError(f"cannot read {source}: {reason} - {hint}")
+        error = InputError(f"cannot read {source}: {reason}{tries} - {hint}")
+        if is_remote(source) and _PROBE_TRANSIENT.search(reason):
+            raise _ProbeTransient(reason, error)
+        raise error
     if (info.has_video and not info.has_audio and _STILL.search(stderr)
             and (info.duration_s or 0.0) < 1.0):
         raise InputError(f"{source} is a still image - give a video or audio recording")

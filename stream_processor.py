@@ -272,7 +272,9 @@ class StreamProcessor:
         return self._ffmpeg
 
     def probe(self, url: str) -> media.MediaInfo:
-        return media.probe_media(self.ffmpeg, url, timeout_s=self.config.request_timeout_s * 2)
+        return media.probe_media(self.ffmpeg, url, timeout_s=self.config.request_timeout_s * 2,
+                                 attempts=self.config.probe_attempts,
+                                 backoff_base_s=self.config.backoff_base_s)
 
     def analyze(self, url: str, info: media.MediaInfo, chunks: list[Chunk],
                 emit: Callable[[ChunkFeatures], None],

@@ -48,6 +48,7 @@ from __future__ import annotations
 import copy
 import http.server
 import json
+import math
 import random
 import re
 import socket
@@ -132,6 +133,11 @@ class Fault:
         return cls(0, delay_s=delay_s)
 
     @classmethod
+    def hang(cls) -> Fault:
+        """Never answer: the request stalls until the server closes (then it is dropped)."""
+        return cls(0, delay_s=math.inf)
+
+    @classmethod
     def reset(cls, share: float = 0.5) -> Fault:
         """Answer normally (full Content-Length), but hang up with a TCP reset after `share`
         of the body: a connection dropped half-way."""
@@ -173,6 +179,7 @@ class KickServer:
         self.hls_dir = Path(hls_dir) if hls_dir is not None else None
         self.bandwidths = {**KICK_BANDWIDTHS, **(bandwidths or {})}
         self._lock = threading.Lock()
+        self._closing = threading.Event()  # ends stalled answers (Fault.slow, Fault.hang)
         self._rules: list[_Rule] = []
         self._requests: list[SeenRequest] = []
         self._bytes_by_path: Counter[str] = Counter()
@@ -196,6 +203,7 @@ class KickServer:
         self.close()
 
     def close(self) -> None:
+        self._closing.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -575,7 +583,9 @@ def _make_handler(server: KickServer) -> type[http.server.BaseHTTPRequestHandler
                                {k.lower(): v for k, v in self.headers.items()}, body)
             fault = server._record(seen)
             if fault is not None and fault.delay_s:
-                time.sleep(fault.delay_s)
+                if server._closing.wait(None if math.isinf(fault.delay_s) else fault.delay_s):
+                    self.close_connection = True  # closing: drop it unanswered
+                    return
             if fault is not None and fault.status:
                 status, headers, payload = fault.status, dict(fault.headers), fault.body
             else:

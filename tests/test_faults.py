@@ -1,6 +1,6 @@
 """The real pipeline against an HLS server that misbehaves on purpose (tests/kick_server.py)."""
 
-import time
+import os
 from pathlib import Path
 
 import pytest
@@ -27,9 +27,11 @@ def moments(data):
     return [(h["start"], h["end"], h["score"]) for h in data["highlights"]]
 
 
-@pytest.fixture
-def clean(server, tmp_path):
-    return analyse(server, tmp_path, "clean")
+@pytest.fixture(scope="module")
+def clean(kick_hls, tmp_path_factory):
+    """The fault-free result, once for the module (its own server: no test's faults reach it)."""
+    with KickServer(hls_dir=kick_hls) as srv:
+        return analyse(srv, tmp_path_factory.mktemp("clean"), "clean")
 
 
 def test_segments_answering_500_or_hanging_up_are_fetched_again(server, tmp_path, clean):
@@ -41,6 +43,47 @@ def test_segments_answering_500_or_hanging_up_are_fetched_again(server, tmp_path
     assert server.count("/hls/160p30/6.ts") >= 2
     assert faulty["skipped_chunks"] == []
     assert moments(faulty) == moments(clean)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ["/hls/160p30/playlist.m3u8", "/hls/160p30/0.ts"],
+                         ids=["playlist", "first-segment"])
+def test_a_probe_that_stalls_once_is_tried_again_and_the_run_goes_on(server, tmp_path, clean,
+                                                                     path):
+    """The first read of the stream (the probe) hangs once: it is tried again like a
+    segment, and the run ends as a clean one does."""
+    server.add_fault(path, Fault.hang(), times=1)
+    data = analyse(server, tmp_path, "stalled-probe", request_timeout_s=1.0,
+                   backoff_base_s=0.1)
+    assert server.count(path) >= 2
+    assert data["skipped_chunks"] == []
+    assert moments(data) == moments(clean)
+
+
+def test_a_probe_that_never_answers_ends_in_one_error_line_after_its_attempts(
+        server, tmp_path, monkeypatch, capsys):
+    import main
+
+    playlist = "/hls/160p30/playlist.m3u8"
+    server.add_fault(playlist, Fault.hang(), times=None)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KCG_REQUEST_TIMEOUT_S", "0.5")  # the probe waits 2 x 0.5 s
+    monkeypatch.setenv("KCG_PROBE_ATTEMPTS", "3")
+    monkeypatch.setenv("KCG_BACKOFF_BASE_S", "0.1")
+    assert main.main([server.master_url, "--no-clips"]) == 1
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln.lower()]
+    assert errors == [f"error: {server.url(playlist)}: no answer within 1 s (3 attempts) - "
+                      "check the link"], errors
+    assert server.count(playlist) == 3
+
+
+def test_a_probe_answered_404_is_not_tried_again(server, tmp_path):
+    from errors import InputError
+
+    server.add_fault("/hls/160p30/playlist.m3u8", Fault.error(404), times=None)
+    with pytest.raises(InputError, match="404"):
+        analyse(server, tmp_path, "gone", backoff_base_s=0.1)
+    assert server.count("/hls/160p30/playlist.m3u8") == 1
 
 
 def test_a_vod_whose_playlist_is_shorter_than_kick_says_ends_at_what_exists(kick_hls,
@@ -102,95 +145,82 @@ def test_a_corrupt_segment_is_analysed_from_what_decodes(server, tmp_path, kick_
     assert any(h["start"] <= 45 <= h["end"] for h in data["audio_highlights"][:2])
 
 
-def _decoders_of(path: str) -> list[int]:
-    """pids of running ffmpeg decoders reading `path`."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmd = (proc / "cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            continue
-        if proc.name.isdigit() and b"s16le" in cmd and path.encode() in cmd:
-            found.append(int(proc.name))
-    return found
+MARK_S = 60.0  # the moment whose decoders die
+CUT_S = 57.0  # a dying decoder's stretch ends here: chunks 0-25-55 whole, 50-80 half-decoded
+
+WRAPPER = """#!{python}
+import os, signal, subprocess, sys
+
+argv = sys.argv[1:]
+covers_mark = False
+if "s16le" in argv and {source!r} in argv:  # a decoder of the stream, not a probe
+    start = float(argv[argv.index("-ss") + 1]) if "-ss" in argv else 0.0
+    length = argv.index("-t") + 1  # the input-side -t, ahead of -ss and -i
+    covers_mark = start <= {mark!r} < start + float(argv[length])
+if covers_mark:
+    fd = os.open({log!r}, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.write(fd, b"x")  # one byte a decoder: the n-th of them meets deaths[n]
+    nth = os.fstat(fd).st_size - 1
+    os.close(fd)
+    deaths = {deaths!r}
+    if nth < len(deaths) and deaths[nth] == "mid-chunk":
+        argv[length] = str({cut!r} - start)
+        subprocess.run([{ffmpeg!r}, *argv], close_fds=False)  # keeps the video pipe
+        os.kill(os.getpid(), signal.SIGKILL)
+    if nth < len(deaths) and deaths[nth] == "at once":
+        os.kill(os.getpid(), signal.SIGKILL)
+os.execv({ffmpeg!r}, [{ffmpeg!r}, *argv])
+"""
 
 
-@pytest.mark.skipif(not Path("/proc").exists(), reason="finds the decoder through /proc")
-def test_a_decoder_killed_mid_chunk_is_retried_and_nothing_is_lost(sample_stream, tmp_path):
-    import os
-    import signal
-    import threading
+def dying_ffmpeg(folder: Path, ffmpeg: str, source: Path, deaths: list[str]) -> tuple[str, Path]:
+    """An ffmpeg for `Config.ffmpeg_binary` that is the real one, except for decoders of
+    `source` whose stretch holds MARK_S: the n-th of those meets `deaths[n]` - "mid-chunk":
+    it decodes up to CUT_S and is then killed; "at once": killed before it writes anything;
+    past the list: it runs normally. Returns (the wrapper, its log: one byte a decoder).
+    No watcher racing the decoder: each death is decided by the decoder's own argv."""
+    import sys
 
+    log = folder / "decoders-at-mark.log"
+    wrapper = folder / "dying-ffmpeg"
+    wrapper.write_text(WRAPPER.format(python=sys.executable, source=str(source), mark=MARK_S,
+                                      cut=CUT_S, log=str(log), deaths=deaths, ffmpeg=ffmpeg))
+    wrapper.chmod(0o755)
+    return str(wrapper), log
+
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="a shell-less POSIX wrapper: "
+                                "shebang, execv, SIGKILL")
+
+
+@posix_only
+def test_a_decoder_killed_mid_chunk_is_retried_and_nothing_is_lost(sample_stream, tmp_path,
+                                                                   ffmpeg):
     settings = dict(make_clips=False, use_cache=False, workers=1)
     clean_config = Config(output_dir=tmp_path / "a", models_dir=tmp_path / "ma", **settings)
     clean = KickClipGenerator(clean_config).run(str(sample_stream), clean_config).to_dict()
 
-    killed: list[int] = []
-
-    def kill_first_decoder() -> None:
-        for _ in range(400):
-            pids = _decoders_of(str(sample_stream))
-            if pids:
-                time.sleep(0.3)  # let it deliver a chunk or two first
-                os.kill(pids[0], signal.SIGKILL)
-                killed.append(pids[0])
-                return
-            time.sleep(0.01)
-
-    watcher = threading.Thread(target=kill_first_decoder)
-    watcher.start()
-    config = Config(output_dir=tmp_path / "b", models_dir=tmp_path / "mb", **settings)
+    wrapper, log = dying_ffmpeg(tmp_path, ffmpeg, sample_stream, ["mid-chunk"])
+    config = Config(output_dir=tmp_path / "b", models_dir=tmp_path / "mb",
+                    ffmpeg_binary=wrapper, **settings)
     data = KickClipGenerator(config).run(str(sample_stream), config).to_dict()
-    watcher.join()
-    assert killed, "no decoder was seen"
+    assert log.read_bytes() == b"xx"  # killed once, retried once
     assert data["skipped_chunks"] == []
     assert [(h["rank"], h["start"], h["end"]) for h in data["highlights"]] == \
         [(h["rank"], h["start"], h["end"]) for h in clean["highlights"]]
 
 
-@pytest.mark.skipif(not Path("/proc").exists(), reason="finds the decoder through /proc")
-def test_a_chunk_whose_decoder_keeps_dying_is_skipped_and_listed(sample_stream, tmp_path):
-    """Killed once: retried. Killed again on the retry: that chunk is skipped, listed with
-    the reason, and the run goes on with the chunks after it."""
-    import os
-    import signal
-    import threading
-
-    killed: list[int] = []
-    done = threading.Event()
-
-    def reads_60_s(pid: int) -> bool:
-        """Whether decoder `pid` reads the moment 60 s into the stream (-ss / -t argv)."""
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-        except OSError:
-            return False
-        start = float(argv[argv.index("-ss") + 1]) if "-ss" in argv else 0.0
-        return start <= 60.0 < start + float(argv[argv.index("-t") + 1])
-
-    def kill_two_decoders() -> None:
-        seen: set[int] = set()
-        while len(killed) < 2 and not done.is_set():
-            for pid in _decoders_of(str(sample_stream)):
-                if pid in seen or not reads_60_s(pid):
-                    continue
-                seen.add(pid)
-                if not killed:
-                    time.sleep(0.3)  # the first one delivers a chunk or so first
-                os.kill(pid, signal.SIGKILL)  # its retry dies before its first chunk
-                killed.append(pid)
-            time.sleep(0.005)
-
-    watcher = threading.Thread(target=kill_two_decoders)
-    watcher.start()
+@posix_only
+def test_a_chunk_whose_decoder_keeps_dying_is_skipped_and_listed(sample_stream, tmp_path,
+                                                                 ffmpeg):
+    """Killed once mid-chunk: retried from that chunk. Killed again on the retry: that
+    chunk is skipped, listed with the reason, and the run goes on with the chunks after it."""
+    wrapper, log = dying_ffmpeg(tmp_path, ffmpeg, sample_stream, ["mid-chunk", "at once"])
     config = Config(output_dir=tmp_path / "out", models_dir=tmp_path / "models",
-                    make_clips=False, use_cache=False, workers=1)
-    try:
-        data = KickClipGenerator(config).run(str(sample_stream), config).to_dict()
-    finally:
-        done.set()
-        watcher.join()
-    assert len(killed) == 2
+                    make_clips=False, use_cache=False, workers=1, ffmpeg_binary=wrapper)
+    data = KickClipGenerator(config).run(str(sample_stream), config).to_dict()
+    assert log.read_bytes() == b"xx"
     skipped = data["skipped_chunks"]
-    assert len(skipped) == 1 and "ffmpeg failed" in skipped[0]["reason"], skipped
+    assert [(s["start"], s["end"]) for s in skipped] == [(50.0, 80.0)], skipped
+    assert "ffmpeg failed" in skipped[0]["reason"], skipped
     assert data["highlights"] and data["duration_s"] > skipped[0]["end"]

@@ -659,3 +659,50 @@ def test_server_fault_rules_apply_in_order_and_run_out(server):
         with pytest.raises(BlockedByKick):
             session.get(url)
         assert session.get(url).ok
+
+
+# --------------------------------------------------------------------------------------------
+# Offline: a host name that does not resolve
+
+UNRESOLVABLE = "https://nonexistent.invalid"  # .invalid never resolves (RFC 2606)
+
+
+@pytest.mark.parametrize("impersonate", [True, False], ids=["curl_cffi", "requests"])
+def test_a_host_that_does_not_resolve_fails_at_once_without_retries(impersonate, waits,
+                                                                    caplog):
+    from errors import HostNotResolved
+
+    if impersonate and kick_api.curl_requests is None:
+        pytest.skip("curl_cffi is not installed")
+    config = Config(kick_base_url=UNRESOLVABLE, retry_attempts=5, backoff_base_s=1.0,
+                    request_timeout_s=5.0)
+    with RetrySession(config, sleep=waits.append) as session:
+        with caplog.at_level(logging.WARNING, logger="kick_api"):
+            with pytest.raises(HostNotResolved,
+                               match="^cannot resolve nonexistent.invalid - check your "
+                                     "internet connection$"):
+                session.get(f"{UNRESOLVABLE}/api/v2/channels/xqc", impersonate=impersonate)
+    assert waits == [] and caplog.records == []
+
+
+@pytest.mark.parametrize("link", ["https://kick.com/xqc",
+                                  f"https://kick.com/{WEB_SLUG}/videos/{NEW_VOD_ID}",
+                                  f"https://kick.com/xqc/clips/{CLIP_ID}"],
+                         ids=["channel", "vod", "clip"])
+def test_offline_a_kick_link_is_one_line_at_once_through_the_cli(link, monkeypatch, tmp_path,
+                                                                 capsys):
+    """No retries, no second endpoint, no warnings: one line, exit 1, in well under the
+    backoff's first second."""
+    import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("KICK_BASE_URL", "KICK_WEB_BASE_URL", "KICK_MOBILE_BASE_URL"):
+        monkeypatch.setenv(name, UNRESOLVABLE)
+    started = time.monotonic()
+    code = main.main([link, "--no-clips"])
+    took = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == "error: cannot resolve nonexistent.invalid - check your internet " \
+                  "connection\n", err
+    assert took < 3.0

@@ -7,22 +7,17 @@ Three parts, in the order a link flows through them:
 * `KickAPI.resolve` asks Kick's web API for the stream behind a `KickURL` (live: E1, fallback
   E2; VOD: E4 for old ids, E1 -> E7 -> E8 for the 2026 ids; clip: E10, E10b, fallback E11) and
   reads the HLS master to pick the lowest variant for analysis and the highest for cutting.
-* `RetrySession` is the HTTP layer: timeouts, exponential backoff, Retry-After, user-agent
-  rotation, and browser TLS impersonation (curl_cffi) for Kick's API hosts, whose bot protection
-  keys on the TLS fingerprint. The engine may reuse it for plain media-host GETs.
+* `KickSession` is `http_client.RetrySession` (timeouts, backoff, Retry-After, user-agent
+  rotation, browser TLS impersonation) with Kick on top: Kick's API hosts get the
+  impersonating client, since Kick's bot protection keys on the TLS fingerprint, and Kick's
+  block pages are retried and reported as `BlockedByKick`.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import email.utils
-import itertools
-import json
 import logging
 import re
-import socket
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,7 +26,6 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 import m3u8
-import requests
 
 from config import Config
 from errors import (
@@ -40,28 +34,24 @@ from errors import (
     HostNotResolved,
     InvalidKickURL,
     KickAPIError,
+    KickClipError,
     NotLive,
 )
-
-try:  # Kick's WAF refuses most non-browser TLS handshakes; curl_cffi looks like a browser.
-    from curl_cffi import requests as curl_requests
-except ImportError:  # pragma: no cover - exercised by monkeypatching in the tests
-    curl_requests = None
+from http_client import HTTPResponse, RetrySession, host_of, redact_url
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "BLOCKED_MESSAGE",
-    "HTTPResponse",
     "KickAPI",
+    "KickSession",
     "KickURL",
     "ResolvedStream",
-    "RetrySession",
+    "bearer_header",
     "is_block_response",
     "is_kick_url",
     "parse_kick_url",
     "pick_variants",
-    "playback_token_expiry",
 ]
 
 KICK_SITE = "https://kick.com"
@@ -93,19 +83,6 @@ PLAYBACK_REQUEST_BODY: dict[str, Any] = {
 BLOCKED_MESSAGE = ("Kick refused the request (bot protection). Try again later, from another "
                    "network, or pass --kick-token / the .m3u8 URL directly.")
 
-# curl_cffi impersonation targets tried in turn; each brings its own matching User-Agent and
-# sec-ch-ua headers, so rotating the target is how the impersonating client rotates its UA.
-IMPERSONATE_TARGETS = ("chrome", "firefox")
-# Current desktop browsers, rotated per attempt by the plain-requests client.
-USER_AGENTS = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/142.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:145.0) Gecko/20100101 Firefox/145.0",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/142.0.0.0 Safari/537.36 Edg/142.0.0.0",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/142.0.0.0 Safari/537.36",
-)
 # What a browser sends with a fetch() from a kick.com page (streamlink's set, KICK_API.md s. 5).
 API_HEADERS = {
     "Accept": "application/json, text/plain, */*",
@@ -116,9 +93,7 @@ API_HEADERS = {
     "Sec-Fetch-Mode": "cors",
     "Sec-Fetch-Site": "same-origin",
 }
-MEDIA_HEADERS = {"Accept": "*/*", "Accept-Language": "en-US,en;q=0.9"}
 
-RETRY_AFTER_MAX_S = 60.0  # a longer Retry-After is not worth waiting for inside one request
 _CHALLENGE_MARKERS = (b"just a moment...", b"/cdn-cgi/challenge-platform", b"cf_chl_opt",
                       b"cf-challenge")
 _ERROR_TEXT_MAX_CHARS = 200
@@ -254,29 +229,7 @@ def _is_new_vod_id(video_id: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# HTTP
-
-
-@dataclass(frozen=True)
-class HTTPResponse:
-    """One HTTP answer, whichever client fetched it. `headers` keys are lower-case."""
-
-    url: str
-    status: int
-    headers: Mapping[str, str]
-    content: bytes
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", errors="replace")
-
-    def json(self) -> Any:
-        """The body as JSON; raises ValueError when it is not."""
-        return json.loads(self.content)
+# HTTP: the generic layer (http_client) with Kick's knowledge on top
 
 
 def is_block_response(status: int, headers: Mapping[str, str], body: bytes) -> bool:
@@ -290,236 +243,49 @@ def is_block_response(status: int, headers: Mapping[str, str], body: bytes) -> b
     return looks_html and any(marker in head for marker in _CHALLENGE_MARKERS)
 
 
-def _retry_after_s(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or HTTP date), capped; None if absent."""
-    if not value:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = when.timestamp() - time.time()
-    return min(max(seconds, 0.0), RETRY_AFTER_MAX_S)
+def bearer_header(token: str) -> dict[str, str]:
+    """The Authorization header that carries a Kick session token (none for an empty one)."""
+    token = token.strip()
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def _redact(url: str) -> str:
-    """The URL without its query string (playback tokens live there)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}" + ("?..." if parts.query else "")
-
-
-def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
-
-
-_INVALID_URL_ERRORS: tuple[type[Exception], ...] = (
-    requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-    requests.exceptions.InvalidSchema)
-_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (requests.RequestException,)
-_IMPERSONATE_ERRORS: tuple[type[Exception], ...] = (ValueError,)
-CURLE_COULDNT_RESOLVE_HOST = 6  # libcurl's error code (curl_cffi's DNSError, where it has one)
-if curl_requests is not None:
-    from curl_cffi.requests import exceptions as _curl_exc
-
-    _INVALID_URL_ERRORS += (_curl_exc.InvalidURL, _curl_exc.MissingSchema,
-                            _curl_exc.InvalidSchema)
-    _TRANSPORT_ERRORS += (_curl_exc.RequestException,)
-    _IMPERSONATE_ERRORS += tuple(
-        cls for cls in (getattr(_curl_exc, "ImpersonateError", None),) if cls is not None)
-
-
-class RetrySession:
-    """HTTP GET/POST with timeouts, backoff, Retry-After, UA rotation and WAF detection.
-
-    Requests to Kick's API hosts (kick.com, web.kick.com, mobile.kick.com and the configured
-    base URLs) go through curl_cffi with browser impersonation when it is installed; everything
-    else (media hosts) goes through plain `requests`. 404 and other client errors come back as
-    responses for the caller to judge; 429, 5xx, timeouts, connection errors and WAF blocks are
-    retried `config.retry_attempts` times in all, waiting `backoff_base_s * 2**n` before retry n
-    (n from 0) or what Retry-After asks. A host name that does not resolve is not retried:
-    `HostNotResolved` at once (offline, or no such host). Bodies are read whole: meant for API
-    calls, playlists and segments, not for long downloads. Thread-safe: each thread gets its
-    own connections.
-    """
+class KickSession(RetrySession):
+    """`RetrySession` that knows Kick: requests to Kick's API hosts (kick.com, web.kick.com,
+    mobile.kick.com and the configured base URLs) get browser impersonation and the headers a
+    kick.com page sends; Kick's bot-protection answers (on any host) are retried and, when
+    every attempt is refused, raise `BlockedByKick`; HTTP 423 (country block) is an error at
+    once. The engine uses it for media hosts too (IVS, stream.kick.com)."""
 
     def __init__(self, config: Config, *, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.config = config
-        self._sleep = sleep
-        self._api_hosts = KICK_API_HOSTS | {
-            _host(url) for url in (config.kick_base_url, config.kick_web_base_url,
-                                   config.kick_mobile_base_url)}
-        self._rotation = itertools.count()
-        self._local = threading.local()
-        self._opened: list[Any] = []
-        self._lock = threading.Lock()
+        hosts = KICK_API_HOSTS | {host_of(url) for url in (
+            config.kick_base_url, config.kick_web_base_url, config.kick_mobile_base_url)}
+        super().__init__(config, sleep=sleep, impersonate_hosts=hosts,
+                         impersonate_headers=API_HEADERS)
 
-    def __enter__(self) -> RetrySession:
+    def __enter__(self) -> KickSession:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close every connection pool this session opened (in any thread)."""
-        with self._lock:
-            opened, self._opened = self._opened, []
-        for session in opened:
-            session.close()
-        self._local = threading.local()
-
-    def is_api_url(self, url: str) -> bool:
-        """True when `url` is on one of Kick's API hosts (gets the impersonating client)."""
-        return _host(url) in self._api_hosts
-
-    def get(self, url: str, *, headers: Mapping[str, str] | None = None,
-            impersonate: bool | None = None) -> HTTPResponse:
-        """GET with retries; see the class docstring."""
-        return self.request("GET", url, headers=headers, impersonate=impersonate)
-
-    def post(self, url: str, *, json_body: Any = None, headers: Mapping[str, str] | None = None,
-             impersonate: bool | None = None) -> HTTPResponse:
-        """POST a JSON body with retries; see the class docstring."""
-        return self.request("POST", url, json_body=json_body, headers=headers,
-                            impersonate=impersonate)
 
     def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
                 json_body: Any = None, impersonate: bool | None = None) -> HTTPResponse:
-        """Send one request, retrying what is worth retrying.
+        """`RetrySession.request`, and `KickAPIError` on 423 (Kick's country block)."""
+        response = super().request(method, url, headers=headers, json_body=json_body,
+                                   impersonate=impersonate)
+        if response.status == 423:
+            raise KickAPIError("Kick does not offer this in your country (HTTP 423) - "
+                               "it is blocked by region")
+        return response
 
-        `impersonate` None picks by host (Kick API hosts: yes). Raises `BlockedByKick` when
-        Kick's bot protection refused every attempt, `KickAPIError` when 429/5xx/network
-        failures outlast the attempts or on 423 (country block).
-        """
-        api = self.is_api_url(url) if impersonate is None else impersonate
-        attempts = self.config.retry_attempts
-        for attempt in range(attempts):
-            response: HTTPResponse | None = None
-            failure: Exception | None = None
-            retry_after: float | None = None
-            try:
-                response = self._send(method, url, headers, json_body, api, attempt)
-            except _INVALID_URL_ERRORS as err:
-                raise KickAPIError(f"cannot fetch {_redact(url)}: {err}") from err
-            except _TRANSPORT_ERRORS as err:
-                if _is_name_resolution_failure(err):
-                    raise _unresolved(url, self.is_api_url(url)) from err
-                failure, reason = err, _transport_reason(err)
-            else:
-                logger.debug("%s %s -> HTTP %d", method, _redact(url), response.status)
-                if is_block_response(response.status, response.headers, response.content):
-                    reason = f"blocked by Kick's bot protection (HTTP {response.status})"
-                elif response.status == 429:
-                    reason = "HTTP 429 (rate limited)"
-                    retry_after = _retry_after_s(response.headers.get("retry-after"))
-                elif response.status >= 500:
-                    reason = f"HTTP {response.status}"
-                elif response.status == 423:
-                    raise KickAPIError("Kick does not offer this in your country (HTTP 423) - "
-                                       "it is blocked by region")
-                else:
-                    return response
-            if attempt + 1 == attempts:
-                raise _final_error(url, reason, attempts, response) from failure
-            wait = retry_after if retry_after is not None else \
-                self.config.backoff_base_s * 2 ** attempt
-            logger.warning("%s %s: retrying (%d/%d) in %g s: %s", method, _redact(url),
-                           attempt + 2, attempts, wait, reason)
-            self._sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
+    def refusal(self, response: HTTPResponse) -> str | None:
+        if is_block_response(response.status, response.headers, response.content):
+            return f"blocked by Kick's bot protection (HTTP {response.status})"
+        return None
 
-    def _send(self, method: str, url: str, headers: Mapping[str, str] | None, json_body: Any,
-              api: bool, attempt: int) -> HTTPResponse:
-        turn = next(self._rotation)
-        sent = dict(API_HEADERS if api else MEDIA_HEADERS)
-        sent.update(headers or {})
-        timeout = self.config.request_timeout_s
-        if api and curl_requests is not None:
-            # Chrome first; a retry shows another browser's fingerprint (and its User-Agent).
-            target = IMPERSONATE_TARGETS[attempt % len(IMPERSONATE_TARGETS)]
-            session = self._session("curl")
-            try:
-                raw = session.request(method, url, headers=sent, json=json_body,
-                                      timeout=timeout, impersonate=target)
-            except _IMPERSONATE_ERRORS:
-                if target == IMPERSONATE_TARGETS[0]:
-                    raise
-                # an older curl_cffi without this target: stay with the first one
-                raw = session.request(method, url, headers=sent, json=json_body,
-                                      timeout=timeout, impersonate=IMPERSONATE_TARGETS[0])
-        else:
-            sent.setdefault("User-Agent", USER_AGENTS[turn % len(USER_AGENTS)])
-            if api:  # no impersonation available: at least send the whole browser header set
-                sent.setdefault("Sec-Fetch-User", "?1")
-            raw = self._session("requests").request(method, url, headers=sent, json=json_body,
-                                                    timeout=timeout)
-        return HTTPResponse(url=str(raw.url), status=int(raw.status_code),
-                            headers={k.lower(): v for k, v in raw.headers.items()},
-                            content=bytes(raw.content))
-
-    def _session(self, kind: str) -> Any:
-        session = getattr(self._local, kind, None)
-        if session is None:
-            session = curl_requests.Session() if kind == "curl" else requests.Session()
-            setattr(self._local, kind, session)
-            with self._lock:
-                self._opened.append(session)
-        return session
-
-
-def _is_name_resolution_failure(err: BaseException) -> bool:
-    """Whether a transport error is a failed DNS lookup: curl's "could not resolve host"
-    (code 6), or for `requests` a `socket.gaierror` somewhere down the chain of causes
-    (ConnectionError -> MaxRetryError -> NameResolutionError -> gaierror)."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [err]
-    while todo:
-        cause = todo.pop()
-        if id(cause) in seen:
-            continue
-        seen.add(id(cause))
-        if isinstance(cause, socket.gaierror) or (
-                getattr(cause, "code", None) == CURLE_COULDNT_RESOLVE_HOST
-                and type(cause).__module__.startswith("curl_cffi")):
-            return True
-        linked = [cause.__cause__, cause.__context__, getattr(cause, "reason", None),
-                  *(cause.args if isinstance(cause.args, tuple) else ())]
-        todo += [c for c in linked if isinstance(c, BaseException)]
-    return False
-
-
-def _unresolved(url: str, kick_host: bool) -> HostNotResolved:
-    """Kick's own hosts are right, so the connection is at fault; any other may be a typo."""
-    host = _host(url)
-    hint = "check your internet connection" if kick_host else \
-        "check the link and your internet connection"
-    return HostNotResolved(f"cannot resolve {host} - {hint}")
-
-
-def _transport_reason(err: Exception) -> str:
-    name = "timeout" if "timeout" in type(err).__name__.lower() else "connection error"
-    return f"{name} ({type(err).__name__})"
-
-
-def _final_error(url: str, reason: str, attempts: int,
-                 response: HTTPResponse | None) -> KickAPIError:
-    """The error for a request that failed on every attempt; `response` is the last answer."""
-    host = _host(url)
-    if response is not None and is_block_response(response.status, response.headers,
-                                                  response.content):
-        return BlockedByKick(BLOCKED_MESSAGE)
-    if response is not None and response.status == 429:
-        return KickAPIError(f"{host} kept rate-limiting us (HTTP 429) through {attempts} "
-                            "attempts - wait a minute and try again")
-    if response is not None:
-        return KickAPIError(f"{host} kept failing ({reason}) through {attempts} attempts - "
-                            "try again later")
-    return KickAPIError(f"could not reach {host}: {reason} on all {attempts} attempts - check "
-                        "the connection and try again")
+    def give_up(self, url: str, reason: str, attempts: int,
+                response: HTTPResponse | None) -> KickClipError:
+        if response is not None and is_block_response(response.status, response.headers,
+                                                      response.content):
+            return BlockedByKick(BLOCKED_MESSAGE)
+        return super().give_up(url, reason, attempts, response)
 
 
 # --------------------------------------------------------------------------------------------
@@ -534,7 +300,7 @@ class ResolvedStream:
     lowest-bandwidth variant (Kick's 160p30) for decoding features, `cut_url` its highest for
     cutting clips. `duration_s` is None while live. `created_at` is ISO-8601 UTC (stream start
     for live/VOD, clip start for clips). Live master URLs carry a token that expires after
-    5-10 minutes: call `KickAPI.refresh` for fresh ones.
+    5-10 minutes: resolve the link again for fresh ones.
     """
 
     kind: str
@@ -562,7 +328,7 @@ class KickAPI:
     def __init__(self, config: Config, *, session: RetrySession | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
-        self.session = session or RetrySession(config, sleep=sleep)
+        self.session = session or KickSession(config, sleep=sleep)
 
     def __enter__(self) -> KickAPI:
         return self
@@ -583,11 +349,6 @@ class KickAPI:
         if target.kind == "clip":
             return self._resolve_clip(target.channel, target.id or "")
         raise ValueError(f"unknown KickURL kind {target.kind!r}")
-
-    def refresh(self, resolved: ResolvedStream) -> ResolvedStream:
-        """Resolve the same item again: fresh playback tokens for a live stream or signed VOD."""
-        item_id = None if resolved.kind == "channel" else resolved.id
-        return self.resolve(KickURL(resolved.kind, resolved.channel, item_id))
 
     # -- live ---------------------------------------------------------------------------------
 
@@ -754,7 +515,7 @@ class KickAPI:
                 raise
             except KickAPIError as err:
                 errors.append(err)
-            logger.info("clip %s: %s failed (%s)", clip_id, _redact(url), errors[-1])
+            logger.info("clip %s: %s failed (%s)", clip_id, redact_url(url), errors[-1])
         for kind in (BlockedByKick, KickAPIError):  # the most telling failure
             for err in errors:
                 if type(err) is kind:
@@ -802,8 +563,7 @@ class KickAPI:
         return self.session.get(url, headers=self._auth())
 
     def _auth(self) -> dict[str, str]:
-        token = self.config.kick_token.strip()
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        return bearer_header(self.config.kick_token)
 
     def _base(self) -> str:
         return self.config.kick_base_url.rstrip("/")
@@ -834,7 +594,7 @@ def pick_variants(text: str, master_url: str) -> tuple[str, str]:
     A media playlist (not a master) is its own only variant: (master_url, master_url).
     """
     if not text.lstrip().startswith("#EXTM3U"):
-        raise KickAPIError(f"{_redact(master_url)} is not an HLS playlist")
+        raise KickAPIError(f"{redact_url(master_url)} is not an HLS playlist")
     playlist = m3u8.loads(text)
     if not playlist.is_variant:
         return master_url, master_url
@@ -845,23 +605,9 @@ def pick_variants(text: str, master_url: str) -> tuple[str, str]:
         width, height = info.resolution or (0, 0)
         ranked.append((bandwidth, width * height, order, urljoin(master_url, variant.uri)))
     if not ranked:
-        raise KickAPIError(f"{_redact(master_url)} lists no streams")
+        raise KickAPIError(f"{redact_url(master_url)} lists no streams")
     ranked.sort()
     return ranked[0][3], ranked[-1][3]
-
-
-def playback_token_expiry(url: str) -> float | None:
-    """Epoch seconds when the JWT in a live playback URL's `token` expires (not verified)."""
-    token = next(iter(parse_qs(urlsplit(url).query).get("token", [])), None)
-    if not token or token.count(".") != 2:
-        return None
-    payload = token.split(".")[1]
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except ValueError:
-        return None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
-    return float(exp) if isinstance(exp, (int, float)) else None
 
 
 def _clip_media_url(clip: Mapping[str, Any]) -> str | None:

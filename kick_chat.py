@@ -7,7 +7,7 @@ Three parts, in the order the data flows:
   *backwards*: newest first, ~25 messages a page, `data.cursor` = the µs time of the page's
   oldest message. Paging starts at the VOD's end + 1 s and stops once messages are older than
   the VOD's start, on an empty page or when the cursor stops moving back. Requests go through
-  `kick_api.RetrySession` one per `chat_request_interval_s` (bursts get Kick's WAF block), and
+  `kick_api.KickSession` one per `chat_request_interval_s` (bursts get Kick's WAF block), and
   every page is stored in SQLite (`ChatCache`) as it comes, so a cancelled or blocked fetch
   resumes where it stopped and a finished one is never fetched again. `ChatJob` runs it in a
   background thread while the stream is analysed.
@@ -440,7 +440,7 @@ def fetch_replay(config: Config, channel_id: int, vod_id: str, start_epoch_s: fl
     """Page a VOD's chat backwards from its end to its start (see the module docstring),
     storing each page as it comes. Never raises for what Kick does: a block, an HTTP error or
     `stop` ends the fetch with `reason` set and what was stored so far."""
-    from kick_api import RetrySession
+    from kick_api import KickSession, bearer_header
 
     stop = stop or threading.Event()
     progress = progress or (lambda fraction, message: None)
@@ -457,10 +457,9 @@ def fetch_replay(config: Config, channel_id: int, vod_id: str, start_epoch_s: fl
         if pages:
             logger.info("chat of %s: resuming at page %d", vod_id, pages + 1)
         own = session is None
-        session = session or RetrySession(config, sleep=stop.wait)
+        session = session or KickSession(config, sleep=stop.wait)
         url = f"{config.kick_base_url.rstrip('/')}/api/v2/channels/{channel_id}/messages"
-        token = config.kick_token.strip()
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = bearer_header(config.kick_token)
         seen = cache.ids(channel_id, vod_id)
         last_request = None
         try:

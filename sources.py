@@ -130,7 +130,7 @@ _EXPIRED = re.compile(r"\b40[13]\b|Forbidden|Unauthorized")
 def hls_renditions(url: str, config: Config) -> tuple[str, str]:
     """(lowest, highest) rendition of an HLS master: analysis reads the small one, clips come
     from the best one. A media playlist is both."""
-    with kick_api.RetrySession(config) as session:
+    with kick_api.KickSession(config) as session:
         response = session.get(url)
     if not response.ok:
         raise InputError(f"{url}: HTTP {response.status} - check the link")

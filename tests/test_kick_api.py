@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+import http_client
 import kick_api
 from config import Config
 from errors import BlockedByKick, ChannelNotFound, InvalidKickURL, KickAPIError, NotLive
@@ -15,13 +16,12 @@ from kick_api import (
     BLOCKED_MESSAGE,
     PLAYBACK_REQUEST_BODY,
     KickAPI,
+    KickSession,
     KickURL,
-    RetrySession,
     is_block_response,
     is_kick_url,
     parse_kick_url,
     pick_variants,
-    playback_token_expiry,
 )
 from kick_server import (
     CLIP_ID,
@@ -228,13 +228,6 @@ def test_pick_variants_rejects_non_playlists():
         pick_variants("<html>nope</html>", "http://h.test/master.m3u8?token=secret")
 
 
-def test_playback_token_expiry_reads_jwt_exp():
-    channel = json.loads((DATA_DIR / "channel_live.json").read_text())
-    assert playback_token_expiry(channel["playback_url"]) == 1752770532.0
-    assert playback_token_expiry("https://stream.kick.com/master.m3u8") is None
-    assert playback_token_expiry("https://h/x.m3u8?token=not-a-jwt") is None
-
-
 def test_block_detection():
     blocked = (DATA_DIR / "cloudflare_blocked_403.json").read_bytes()
     challenge = (DATA_DIR / "cloudflare_challenge.html").read_bytes()
@@ -266,10 +259,10 @@ def test_live_channel(api, server):
     assert json.loads(json.dumps(stream.to_dict()))["cut_url"] == stream.cut_url
 
 
-def test_live_refresh_gets_a_new_token(api, server):
+def test_resolving_again_gets_a_new_token(api, server):
     first = api.resolve(KickURL("channel", LIVE_SLUG, None))
     server.channels[LIVE_SLUG]["playback_url"] = server.master_url + "?token=fresh"
-    again = api.refresh(first)
+    again = api.resolve(first.page_url)
     assert again.master_url == server.master_url + "?token=fresh"
     assert again.analysis_url == first.analysis_url
     assert server.count(f"/api/v2/channels/{LIVE_SLUG}") == 2
@@ -466,7 +459,7 @@ def test_token_goes_to_kick_api_only_and_is_never_logged(server, waits, caplog):
 
 
 def test_blocked_twice_then_success(server, waits, caplog):
-    caplog.set_level(logging.WARNING, logger="kick_api")
+    caplog.set_level(logging.WARNING, logger="http_client")
     server.add_fault("/api/", Fault.blocked(), times=2)
     with KickAPI(make_config(server, retry_attempts=5), sleep=waits.append) as client:
         stream = client.resolve(f"kick.com/{LIVE_SLUG}")
@@ -504,24 +497,24 @@ def test_retry_after_is_capped_and_backoff_used_without_it(server, waits):
     server.add_fault("/api/", Fault.rate_limited("3600"), times=1)
     server.add_fault("/api/", Fault.rate_limited(None), times=1)
     config = make_config(server, retry_attempts=3, backoff_base_s=0.5)
-    with RetrySession(config, sleep=waits.append) as session:
+    with KickSession(config, sleep=waits.append) as session:
         response = session.get(server.url(f"/api/v2/channels/{LIVE_SLUG}"))
     assert response.status == 200
-    assert waits == [kick_api.RETRY_AFTER_MAX_S, 1.0]
+    assert waits == [http_client.RETRY_AFTER_MAX_S, 1.0]
 
 
 def test_rate_limit_that_never_ends(server, waits):
     server.add_fault("/api/", Fault.rate_limited("2"), times=None)
-    with RetrySession(make_config(server), sleep=waits.append) as session:
+    with KickSession(make_config(server), sleep=waits.append) as session:
         with pytest.raises(KickAPIError, match="rate-limiting us"):
             session.get(server.url("/api/v2/channels/xqc"))
     assert waits == [2.0, 2.0]
 
 
 def test_server_error_burst_is_retried_with_backoff(server, waits, caplog):
-    caplog.set_level(logging.WARNING, logger="kick_api")
+    caplog.set_level(logging.WARNING, logger="http_client")
     server.add_fault("/api/", Fault.error(500), times=3)
-    with RetrySession(make_config(server, retry_attempts=5), sleep=waits.append) as session:
+    with KickSession(make_config(server, retry_attempts=5), sleep=waits.append) as session:
         response = session.get(server.url(f"/api/v2/channels/{LIVE_SLUG}"))
     assert response.ok and response.json()["slug"] == LIVE_SLUG
     assert waits == [1.0, 2.0, 4.0]
@@ -532,7 +525,7 @@ def test_server_error_burst_is_retried_with_backoff(server, waits, caplog):
 
 def test_server_errors_that_never_end(server, waits):
     server.add_fault("/", Fault.error(503), times=None)
-    with RetrySession(make_config(server, retry_attempts=5), sleep=waits.append) as session:
+    with KickSession(make_config(server, retry_attempts=5), sleep=waits.append) as session:
         with pytest.raises(KickAPIError, match=r"kept failing \(HTTP 503\) through 5 attempts"):
             session.get(server.url("/hls/master.m3u8"))
     assert waits == [1.0, 2.0, 4.0, 8.0]
@@ -540,7 +533,7 @@ def test_server_errors_that_never_end(server, waits):
 
 
 def test_not_found_is_not_retried(server, waits):
-    with RetrySession(make_config(server, retry_attempts=5), sleep=waits.append) as session:
+    with KickSession(make_config(server, retry_attempts=5), sleep=waits.append) as session:
         response = session.get(server.url("/api/v2/channels/nobody"))
     assert response.status == 404
     assert response.json() == {"message": "Channel not found."}
@@ -549,7 +542,7 @@ def test_not_found_is_not_retried(server, waits):
 
 def test_country_block_is_an_error_at_once(server, waits):
     server.add_fault("/api/", Fault.json({"message": "Unavailable in your country"}, 423))
-    with RetrySession(make_config(server), sleep=waits.append) as session:
+    with KickSession(make_config(server), sleep=waits.append) as session:
         with pytest.raises(KickAPIError, match="country"):
             session.get(server.url("/api/v2/channels/xqc"))
     assert server.count("/api/") == 1
@@ -571,7 +564,7 @@ def test_timeout_is_retried_then_fails(server, waits):
 def test_one_timeout_then_success(server, waits):
     server.add_fault("/api/", Fault.slow(1.0), times=1)
     config = make_config(server, request_timeout_s=0.3)
-    with RetrySession(config, sleep=waits.append) as session:
+    with KickSession(config, sleep=waits.append) as session:
         assert session.get(server.url(f"/api/v2/channels/{LIVE_SLUG}")).ok
     assert waits == [1.0]
 
@@ -579,7 +572,7 @@ def test_one_timeout_then_success(server, waits):
 def test_connection_refused_is_retried_then_fails(server, waits):
     dead_url = server.url("/api/v2/channels/xqc")
     server.close()
-    with RetrySession(make_config(server, retry_attempts=3), sleep=waits.append) as session:
+    with KickSession(make_config(server, retry_attempts=3), sleep=waits.append) as session:
         with pytest.raises(KickAPIError, match="could not reach 127.0.0.1") as info:
             session.get(dead_url)
     assert info.value.__cause__ is not None
@@ -587,21 +580,35 @@ def test_connection_refused_is_retried_then_fails(server, waits):
 
 
 def test_api_hosts_are_impersonated_and_media_hosts_are_not(server):
-    with RetrySession(make_config(server)) as session:
+    with KickSession(make_config(server)) as session:
         session.get(server.url("/api/v2/channels/xqc"))
-    with RetrySession(Config()) as session:  # 127.0.0.1 is no API host here: plain requests
+    with KickSession(Config()) as session:  # 127.0.0.1 is no API host here: plain requests
         session.get(server.master_url)
     api_request, media_request = server.requests
     assert "sec-ch-ua" in api_request.headers  # sent by curl_cffi's Chrome impersonation
     assert api_request.headers["sec-fetch-mode"] == "cors"
     assert api_request.headers["accept"].startswith("application/json")
     assert "sec-ch-ua" not in media_request.headers
-    assert media_request.headers["user-agent"] in kick_api.USER_AGENTS
+    assert media_request.headers["user-agent"] in http_client.USER_AGENTS
     assert "origin" not in media_request.headers
 
 
+def test_the_generic_layer_knows_nothing_of_kick(server, waits):
+    """http_client.RetrySession alone: a Kick block page and a 423 are answers like any other
+    (KickSession is what retries the one and refuses the other)."""
+    server.add_fault("/api/", Fault.blocked(), times=1)
+    server.add_fault("/api/", Fault.json({"message": "Unavailable in your country"}, 423))
+    with http_client.RetrySession(make_config(server), sleep=waits.append) as session:
+        url = server.url(f"/api/v2/channels/{LIVE_SLUG}")
+        assert session.get(url).status == 403
+        assert session.get(url).status == 423
+        assert session.get(url).ok
+    assert waits == [] and server.count("/api/") == 3
+    assert "sec-ch-ua" not in server.requests[0].headers  # no host named for impersonation
+
+
 def test_without_curl_cffi_plain_requests_sends_browser_headers(server, waits, monkeypatch):
-    monkeypatch.setattr(kick_api, "curl_requests", None)
+    monkeypatch.setattr(http_client, "curl_requests", None)
     server.add_fault("/api/", Fault.blocked(), times=2)
     with KickAPI(make_config(server), sleep=waits.append) as client:
         assert client.resolve(f"kick.com/{LIVE_SLUG}").channel == LIVE_SLUG
@@ -652,7 +659,7 @@ def test_server_fault_rules_apply_in_order_and_run_out(server):
     server.add_fault("/api/v2/", Fault.error(500), times=1)
     server.add_fault("/api/", Fault.blocked(), times=1)
     config = make_config(server, retry_attempts=1)
-    with RetrySession(config) as session:
+    with KickSession(config) as session:
         url = server.url(f"/api/v2/channels/{LIVE_SLUG}")
         with pytest.raises(KickAPIError, match="HTTP 500"):
             session.get(url)
@@ -672,12 +679,12 @@ def test_a_host_that_does_not_resolve_fails_at_once_without_retries(impersonate,
                                                                     caplog):
     from errors import HostNotResolved
 
-    if impersonate and kick_api.curl_requests is None:
+    if impersonate and http_client.curl_requests is None:
         pytest.skip("curl_cffi is not installed")
     config = Config(kick_base_url=UNRESOLVABLE, retry_attempts=5, backoff_base_s=1.0,
                     request_timeout_s=5.0)
-    with RetrySession(config, sleep=waits.append) as session:
-        with caplog.at_level(logging.WARNING, logger="kick_api"):
+    with KickSession(config, sleep=waits.append) as session:
+        with caplog.at_level(logging.WARNING, logger="http_client"):
             with pytest.raises(HostNotResolved,
                                match="^cannot resolve nonexistent.invalid - check your "
                                      "internet connection$"):

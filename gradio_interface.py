@@ -27,17 +27,13 @@ from errors import Cancelled, InputError, KickClipError
 from kick_chat import CHAT_NAME, ChatFeatures
 from kick_clip_generator import FEATURES_NAME, JSON_NAME, KickClipGenerator, StreamFeatures
 from logsetup import setup_logging
+from timecode import hms
 
 logger = logging.getLogger(__name__)
 
 TABLE_HEADERS = ["rank", "start", "end", "score", "audio", "video", "model", "kind", "chat",
                  "why"]
 RUN_HEADERS = ["run", "title", "created", "length", "highlights"]
-
-
-def hms(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def highlight_rows(data: dict[str, Any]) -> list[list[Any]]:

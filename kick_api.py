@@ -21,7 +21,6 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
@@ -38,6 +37,8 @@ from errors import (
     NotLive,
 )
 from http_client import HTTPResponse, RetrySession, host_of, redact_url
+from jsonpick import as_float, as_int, pick
+from timecode import kick_iso
 
 logger = logging.getLogger(__name__)
 
@@ -355,8 +356,8 @@ class KickAPI:
     def _resolve_live(self, slug: str) -> ResolvedStream:
         try:
             channel = self._channel(slug)
-            livestream = channel.get("livestream")
-            if not isinstance(livestream, dict):
+            livestream = pick(channel, "livestream", type=dict)
+            if livestream is None:
                 raise NotLive(f"{slug} is offline right now - paste one of their VOD links "
                               f"(kick.com/{slug}/videos) instead")
             playback_url = channel.get("playback_url")
@@ -371,16 +372,16 @@ class KickAPI:
             kind="channel", channel=channel.get("slug") or slug,
             id=_str_or_none(livestream.get("id")) or livestream.get("slug"),
             title=livestream.get("session_title"),
-            created_at=_iso(livestream.get("start_time") or livestream.get("created_at")),
+            created_at=kick_iso(livestream.get("start_time") or livestream.get("created_at")),
             duration_s=None, thumbnail=_thumb(livestream.get("thumbnail")), is_live=True,
-            master_url=playback_url, channel_id=_int_or_none(channel.get("id")),
+            master_url=playback_url, channel_id=as_int(channel.get("id")),
             chatroom_id=_chatroom_id(channel))
 
     def _resolve_live_e2(self, slug: str) -> ResolvedStream:
         url = f"{self._base()}/api/v2/channels/{quote(slug)}/livestream"
         body = self._json(self._api_get(url), f"channel {slug}")
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, dict):
+        data = pick(body, "data", type=dict)
+        if data is None:
             raise NotLive(f"{slug} is offline right now - paste one of their VOD links "
                           f"(kick.com/{slug}/videos) instead")
         if not data.get("playback_url"):
@@ -388,9 +389,9 @@ class KickAPI:
         return self._finish(
             kind="channel", channel=slug, id=_str_or_none(data.get("id")) or data.get("slug"),
             title=data.get("session_title"),
-            created_at=_iso(data.get("start_time") or data.get("created_at")), duration_s=None,
+            created_at=kick_iso(data.get("start_time") or data.get("created_at")), duration_s=None,
             thumbnail=_thumb(data.get("thumbnail")), is_live=True,
-            master_url=data["playback_url"], channel_id=_int_or_none(data.get("channel_id")))
+            master_url=data["playback_url"], channel_id=as_int(data.get("channel_id")))
 
     def _channel(self, slug: str) -> dict[str, Any]:
         """E1; ChannelNotFound on 404."""
@@ -426,25 +427,25 @@ class KickAPI:
         """E4 answer -> stream. `livestream.duration` is in milliseconds."""
         if not isinstance(body, dict):
             raise KickAPIError(f"Kick sent an unexpected answer for video {video_id}")
-        live = body.get("livestream") if isinstance(body.get("livestream"), dict) else {}
-        channel = live.get("channel") if isinstance(live.get("channel"), dict) else {}
+        live = pick(body, "livestream", type=dict) or {}
+        channel = pick(live, "channel", type=dict) or {}
         slug = channel.get("slug") or slug
         if not body.get("source"):
             raise KickAPIError(_no_playback_message(video_id, body.get("status")))
-        duration_ms = _float_or_none(live.get("duration"))
+        duration_ms = as_float(live.get("duration"))
         return self._finish(
             kind="vod", channel=slug, id=video_id,
             title=live.get("session_title") or live.get("slug"),
-            created_at=_iso(live.get("start_time") or live.get("created_at")
+            created_at=kick_iso(live.get("start_time") or live.get("created_at")
                             or body.get("created_at")),
             duration_s=duration_ms / 1000.0 if duration_ms else None,
             thumbnail=_thumb(live.get("thumbnail")), is_live=bool(live.get("is_live")),
             master_url=body["source"],
-            channel_id=_int_or_none(channel.get("id") or live.get("channel_id")))
+            channel_id=as_int(channel.get("id") or live.get("channel_id")))
 
     def _vod_from_web(self, slug: str, video_id: str) -> ResolvedStream:
         """E1 (channel id) -> E7 (metadata, seconds) -> E8 (signed master)."""
-        channel_id = _int_or_none(self._channel(slug).get("id"))
+        channel_id = as_int(self._channel(slug).get("id"))
         if channel_id is None:
             raise KickAPIError(f"Kick sent no channel id for {slug}")
         web = self._web_base()
@@ -453,8 +454,7 @@ class KickAPI:
             body = self._json(self._api_get(
                 f"{web}/api/v1/channels/{channel_id}/videos/{quote(video_id)}"),
                 f"video {video_id}")
-            if isinstance(body, dict) and isinstance(body.get("data"), dict):
-                meta = body["data"]
+            meta = pick(body, "data", type=dict) or meta
         except (BlockedByKick, HostNotResolved):
             raise
         except KickAPIError as err:
@@ -467,19 +467,17 @@ class KickAPI:
             raise ChannelNotFound(f"Kick has no video {video_id} on {slug} - it may have "
                                   "expired or been deleted")
         play = self._json(response, f"playback of video {video_id}")
-        urls = play.get("playback_url") if isinstance(play, dict) else None
-        vod_url = urls.get("vod") if isinstance(urls, dict) else None
+        vod_url = pick(play, "playback_url", "vod")
         if not vod_url:
             raise KickAPIError(_no_playback_message(video_id, meta.get("status")))
-        session = play.get("video_session") if isinstance(play.get("video_session"), dict) \
-            else {}
-        duration_s = _float_or_none(meta.get("duration")) or \
-            _float_or_none(session.get("video_duration"))
-        channel = meta.get("channel") if isinstance(meta.get("channel"), dict) else {}
+        session = pick(play, "video_session", type=dict) or {}
+        duration_s = as_float(meta.get("duration")) or \
+            as_float(session.get("video_duration"))
+        channel = pick(meta, "channel", type=dict) or {}
         return self._finish(
             kind="vod", channel=channel.get("slug") or slug, id=video_id,
             title=meta.get("title") or session.get("video_title"),
-            created_at=_iso(meta.get("start_time")), duration_s=duration_s or None,
+            created_at=kick_iso(meta.get("start_time")), duration_s=duration_s or None,
             thumbnail=_thumb(meta.get("thumbnail")), is_live=bool(meta.get("is_live")),
             master_url=vod_url, channel_id=channel_id)
 
@@ -504,8 +502,8 @@ class KickAPI:
                     errors.append(ChannelNotFound(f"Kick has no clip {clip_id}"))
                     continue
                 body = self._json(response, f"clip {clip_id}")
-                clip = body.get(key) if isinstance(body, dict) else None
-                if isinstance(clip, dict) and _clip_media_url(clip):
+                clip = pick(body, key, type=dict)
+                if clip is not None and _clip_media_url(clip):
                     return self._clip_stream(slug, clip_id, clip)
                 errors.append(KickAPIError(f"Kick sent no video URL for clip {clip_id}"))
             except BlockedByKick as err:
@@ -523,15 +521,15 @@ class KickAPI:
         raise errors[-1]
 
     def _clip_stream(self, slug: str | None, clip_id: str, clip: dict[str, Any]) -> ResolvedStream:
-        channel = clip.get("channel") if isinstance(clip.get("channel"), dict) else {}
-        started = _iso(clip.get("started_at"))
+        channel = pick(clip, "channel", type=dict) or {}
+        started = kick_iso(clip.get("started_at"))
         return self._finish(
             kind="clip", channel=channel.get("slug") or slug, id=clip.get("id") or clip_id,
-            title=clip.get("title"), created_at=started or _iso(clip.get("created_at")),
-            duration_s=_float_or_none(clip.get("duration")),
+            title=clip.get("title"), created_at=started or kick_iso(clip.get("created_at")),
+            duration_s=as_float(clip.get("duration")),
             thumbnail=_thumb(clip.get("thumbnail_url")), is_live=False,
             master_url=_clip_media_url(clip) or "",
-            channel_id=_int_or_none(clip.get("channel_id") or channel.get("id")))
+            channel_id=as_int(clip.get("channel_id") or channel.get("id")))
 
     # -- shared -------------------------------------------------------------------------------
 
@@ -612,8 +610,8 @@ def pick_variants(text: str, master_url: str) -> tuple[str, str]:
 
 def _clip_media_url(clip: Mapping[str, Any]) -> str | None:
     for key in ("clip_url", "video_url", "playback_url"):
-        value = clip.get(key)
-        if isinstance(value, str) and value:
+        value = pick(clip, key, type=str)
+        if value:
             return value
     return None
 
@@ -634,59 +632,25 @@ def _error_text(response: HTTPResponse) -> str:
         body = response.json()
     except ValueError:
         return response.text.strip()[:_ERROR_TEXT_MAX_CHARS] or "(empty answer)"
-    if isinstance(body, dict):
-        for value in (body.get("message"), body.get("error"),
-                      (body.get("data") or {}).get("details")
-                      if isinstance(body.get("data"), dict) else None):
-            if isinstance(value, str) and value:
-                return value[:_ERROR_TEXT_MAX_CHARS]
+    for value in (pick(body, "message", type=str), pick(body, "error", type=str),
+                  pick(body, "data", "details", type=str)):
+        if value:
+            return value[:_ERROR_TEXT_MAX_CHARS]
     return str(body)[:_ERROR_TEXT_MAX_CHARS]
-
-
-def _iso(value: Any) -> str | None:
-    """Kick's timestamps ("2025-08-25 00:40:42" is UTC, "...Z", "+00:00") -> ISO-8601 UTC "Z"."""
-    if not isinstance(value, str) or not value.strip() or value.startswith("0001-"):
-        return None
-    text = value.strip().replace(" ", "T", 1)
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return value  # an unknown form is still worth showing as Kick sent it
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _thumb(value: Any) -> str | None:
     if isinstance(value, str):
         return value or None
-    if isinstance(value, dict):
-        for key in ("url", "src"):
-            if isinstance(value.get(key), str) and value[key]:
-                return value[key]
+    for key in ("url", "src"):
+        if pick(value, key, type=str):
+            return value[key]
     return None
 
 
 def _chatroom_id(channel: Mapping[str, Any]) -> int | None:
     """E1's `chatroom.id`: the live chat's Pusher channel (not the channel id)."""
-    chatroom = channel.get("chatroom")
-    return _int_or_none(chatroom.get("id")) if isinstance(chatroom, Mapping) else None
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None and value != "" else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _float_or_none(value: Any) -> float | None:
-    try:
-        return float(value) if value is not None and value != "" else None
-    except (TypeError, ValueError):
-        return None
+    return as_int(pick(channel, "chatroom", "id"))
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -24,7 +24,6 @@ returns no features and a note, and the engine leaves the term out of the weight
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -34,7 +33,6 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +42,8 @@ import scoring
 import storage
 from config import Config
 from errors import BlockedByKick, KickAPIError
+from jsonpick import as_int, json_object, pick
+from timecode import hms, kick_epoch_s
 
 logger = logging.getLogger(__name__)
 
@@ -70,23 +70,6 @@ MIN_COVERAGE_S = 600.0  # a partial fetch must cover this much (or half the stre
 
 # --- messages ---------------------------------------------------------------------------------
 
-def parse_time(value: Any) -> float | None:
-    """Kick's timestamps ("2026-09-30T17:38:06Z", "2025-08-25 00:40:42" which is UTC,
-    "...+00:00", "....000000Z") -> epoch seconds; None when absent or unreadable."""
-    if not isinstance(value, str) or not value.strip() or value.startswith("0001-"):
-        return None
-    text = value.strip().replace(" ", "T", 1)
-    if text[-1:] in ("Z", "z"):
-        text = text[:-1] + "+00:00"
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.timestamp()
-
-
 def count_emotes(content: str) -> int:
     """Emotes in a message (`[emote:37226:KEKW]`; the name may be empty)."""
     return len(EMOTE_RE.findall(content or ""))
@@ -98,13 +81,8 @@ def is_short(content: str) -> bool:
 
 
 def _is_bot(message: dict[str, Any]) -> bool:
-    meta = message.get("metadata")
-    if isinstance(meta, str):  # a JSON string in 2026, an object in Pusher events
-        try:
-            meta = json.loads(meta)
-        except ValueError:
-            return False
-    return isinstance(meta, dict) and str(meta.get("sender_type", "")).lower() == "bot"
+    meta = json_object(message.get("metadata"))  # a JSON string in 2026, an object in Pusher
+    return meta is not None and str(meta.get("sender_type", "")).lower() == "bot"
 
 
 def counts_as_chat(message: dict[str, Any]) -> bool:
@@ -115,10 +93,8 @@ def counts_as_chat(message: dict[str, Any]) -> bool:
 def sender_id(message: dict[str, Any]) -> int | None:
     """Who wrote a message: `user_id` (chat history), else `sender.id` (Pusher events carry
     only that); None when neither is a number."""
-    user = _int(message.get("user_id"))
-    if user is None and isinstance(message.get("sender"), dict):
-        user = _int(message["sender"].get("id"))
-    return user
+    user = as_int(message.get("user_id"))
+    return as_int(pick(message, "sender", "id")) if user is None else user
 
 
 @dataclass(frozen=True)
@@ -486,7 +462,7 @@ def fetch_replay(config: Config, channel_id: int, vod_id: str, start_epoch_s: fl
                 messages, next_cursor = _page(response)
                 rows, oldest_us = [], None
                 for message in messages:
-                    created = parse_time(message.get("created_at"))
+                    created = kick_epoch_s(message.get("created_at"))
                     if created is None:
                         continue
                     created_us = int(round(created * 1e6))
@@ -535,24 +511,17 @@ def _page(response: Any) -> tuple[list[dict[str, Any]], int | None]:
         body = response.json()
     except ValueError as err:
         raise KickAPIError("Kick sent a chat page that is not JSON") from err
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, dict):
+    data = pick(body, "data", type=dict)
+    if data is None:
         raise KickAPIError("Kick sent an unexpected chat page")
     messages = [m for m in (data.get("messages") or []) if isinstance(m, dict)]
-    return messages, _int(data.get("cursor"))
+    return messages, as_int(data.get("cursor"))
 
 
 def _fraction(cursor_us: int, start_us: int, end_us: int, done: bool) -> float:
     if done:
         return 1.0
     return float(min(max((end_us - cursor_us) / max(end_us - start_us, 1), 0.0), 0.999))
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None and value != "" else None
-    except (TypeError, ValueError):
-        return None
 
 
 # --- the background job and its result --------------------------------------------------------
@@ -565,7 +534,7 @@ def skip_reason(kick: dict[str, Any] | None, config: Config) -> str | None:
         return "chat replay is fetched for Kick VODs only"
     if kick.get("channel_id") is None:
         return "Kick gave no channel id for this video"
-    if parse_time(kick.get("created_at")) is None:
+    if kick_epoch_s(kick.get("created_at")) is None:
         return "Kick gave no start time for this video"
     return None
 
@@ -594,7 +563,7 @@ class ChatJob:
         try:
             self._replay = fetch_replay(
                 self.config, int(self.kick["channel_id"]), str(self.kick["id"]),
-                parse_time(self.kick["created_at"]) or 0.0, self.duration_s,
+                kick_epoch_s(self.kick["created_at"]) or 0.0, self.duration_s,
                 progress=self._progress, stop=self._stop)
         except BaseException as err:  # noqa: BLE001 - a bug: handed to the run's thread
             self._error = err
@@ -673,18 +642,13 @@ def assemble(replay: ChatReplay, n_windows: int, window_s: float, duration_s: fl
         more = ("raise chat_max_pages to fetch more" if "page limit" in block["reason"]
                 else "run again to fetch the rest")
         notes.append(f"chat: partial ({block['reason']}) - chat covers "
-                     f"{_hms(replay.covered_from_s)}-{_hms(duration_s)}; before that ranked "
+                     f"{hms(replay.covered_from_s)}-{hms(duration_s)}; before that ranked "
                      f"on audio and video ({more})")
     return chat, block, notes
-
-
-def _hms(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 __all__ = ["CHAT_FEATURES", "CHAT_NAME", "ChatCache", "ChatFeatures", "ChatJob",
            "ChatMessages", "ChatReplay", "assemble", "chat_features", "chat_matrix",
            "chat_rate", "count_emotes", "counts_as_chat", "estimate_lag", "fetch_replay",
-           "is_short", "local_baseline", "parse_time", "sender_id", "skip_reason",
+           "is_short", "local_baseline", "sender_id", "skip_reason",
            "unavailable"]

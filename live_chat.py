@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from config import Config
+from jsonpick import as_int, json_object, pick
 from kick_chat import (
     BASELINE_BLOCK_S,
     BASELINE_SPAN_S,
@@ -51,9 +52,9 @@ from kick_chat import (
     count_emotes,
     counts_as_chat,
     is_short,
-    parse_time,
     sender_id,
 )
+from timecode import kick_epoch_s
 
 logger = logging.getLogger(__name__)
 
@@ -428,7 +429,7 @@ class LiveChat:
                 return
             deadline = time.monotonic() + timeout
             hello = self._expect(ws, deadline, "pusher:connection_established")
-            info = _data(hello.get("data"))
+            info = json_object(hello.get("data")) or {}
             activity_s = _activity_timeout(info.get("activity_timeout"))
             logger.info("live chat: connected (socket %s, activity timeout %.0f s)",
                         info.get("socket_id"), activity_s)
@@ -489,11 +490,8 @@ class LiveChat:
                 self._dispatch(ws, frame)
 
     def _frame(self, raw: Any) -> dict[str, Any] | None:
-        try:
-            frame = json.loads(raw)
-        except (TypeError, ValueError):
-            frame = None
-        if not isinstance(frame, dict):
+        frame = json_object(raw)
+        if frame is None:
             self._junk("a frame that is not a JSON object")
             return None
         return frame
@@ -509,7 +507,7 @@ class LiveChat:
         if event == "pusher:ping":
             ws.send(json.dumps({"event": "pusher:pong", "data": {}}))
         elif event == "pusher:error":
-            _pusher_error(_data(frame.get("data")))
+            _pusher_error(json_object(frame.get("data")) or {})
         elif event == "pusher:subscription_error":
             raise _GiveUp(f"Kick's chat refused the subscription to {self.channel}")
         elif event == CHAT_EVENT and frame.get("channel") in (None, self.channel):
@@ -517,13 +515,8 @@ class LiveChat:
 
     def _chat(self, data: Any) -> None:
         """One ChatMessageEvent's `data` (a JSON string; an object tolerated) -> counted."""
-        message = data
-        if isinstance(data, (str, bytes)):
-            try:
-                message = json.loads(data)
-            except ValueError:
-                message = None
-        if not isinstance(message, dict):
+        message = json_object(data)
+        if message is None:
             self._junk("a chat event without a message")
             return
         arrived = self._clock()
@@ -539,9 +532,8 @@ class LiveChat:
                 self._recent_set.add(mid)
         if not counts_as_chat(message):
             return
-        content = message.get("content")
-        content = content if isinstance(content, str) else ""
-        created = parse_time(message.get("created_at"))
+        content = pick(message, "content", type=str) or ""
+        created = kick_epoch_s(message.get("created_at"))
         skewed = created is None or abs(created - arrived) > CLOCK_SKEW_MAX_S
         when = arrived if skewed else created
         user = sender_id(message)
@@ -551,23 +543,6 @@ class LiveChat:
             self._status = replace(self._status, messages=self._status.messages + 1,
                                    skewed=self._status.skewed + int(skewed))
             self._cond.notify_all()
-
-
-def _data(value: Any) -> dict[str, Any]:
-    """A Pusher frame's `data`: a JSON string (Pusher's own events) or an object."""
-    if isinstance(value, (str, bytes)):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _activity_timeout(value: Any) -> float:
@@ -582,7 +557,7 @@ def _activity_timeout(value: Any) -> float:
 def _pusher_error(data: dict[str, Any]) -> None:
     """pusher:error -> what Pusher's protocol asks: 4000-4099 do not reconnect, 4100-4199
     reconnect after a pause, 4200-4299 reconnect at once."""
-    code = _int(data.get("code"))
+    code = as_int(data.get("code"))
     text = f"Pusher error {code}: {data.get('message') or 'no message'}"
     if code is not None and 4000 <= code < 4100:
         raise _GiveUp(f"Kick's chat refused the connection ({text})")

@@ -18,6 +18,7 @@ from pathlib import Path
 from config import ENV_ALIASES, ENV_PREFIX, VERSION, Config, field_help
 from errors import ConfigError, InputError, KickClipError
 from logsetup import setup_logging
+from timecode import hms
 
 logger = logging.getLogger("main")
 
@@ -135,22 +136,17 @@ def format_table(result: dict) -> str:
     """The ranked highlights as a plain-text table."""
     rows = [f"{'#':>2}  {'start':>8}  {'end':>8}  {'score':>6}  {'kind':<5}  why"]
     for h in result["highlights"]:
-        rows.append(f"{h['rank']:>2}  {_hms(h['start']):>8}  {_hms(h['end']):>8}  "
+        rows.append(f"{h['rank']:>2}  {hms(h['start']):>8}  {hms(h['end']):>8}  "
                     f"{h['score']:>6.2f}  {h['kind']:<5}  {', '.join(h['reasons']) or '-'}")
     return "\n".join(rows)
 
 
-def _hms(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 def summary(result: dict) -> str:
-    lines = [f"{result['title']} ({_hms(result['duration_s'])})", format_table(result)]
+    lines = [f"{result['title']} ({hms(result['duration_s'])})", format_table(result)]
     if result.get("kick"):  # files and URLs have no chat to speak of
         lines.append(chat_line(result.get("chat") or {}))
     for item in result["skipped_chunks"]:
-        lines.append(f"skipped {_hms(item['start'])}-{_hms(item['end'])}: {item['reason']}")
+        lines.append(f"skipped {hms(item['start'])}-{hms(item['end'])}: {item['reason']}")
     for item in result["failed_clips"]:
         lines.append(f"clip {item['rank']} failed: {item['reason']}")
     lines += [f"note: {n}" for n in result["notes"]]

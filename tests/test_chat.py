@@ -18,13 +18,14 @@ from errors import Cancelled
 from kick_chat import CHAT_FEATURES, ChatMessages, chat_features, estimate_lag, fetch_replay
 from kick_clip_generator import KickClipGenerator, StreamFeatures
 from kick_server import LEGACY_VOD_ID, Fault, KickServer, load_fixture, make_chat
+from timecode import kick_epoch_s
 from video_analyzer import VIDEO_FEATURES
 
 RATE, CHATTERS, EMOTES, SHORT = (CHAT_FEATURES.index(n) for n in CHAT_FEATURES)
 START = 1_790_000_000.0  # the test VOD's start, epoch s
 LEGACY_VOD = f"https://kick.com/xqc/videos/{LEGACY_VOD_ID}"
 LEGACY_CHANNEL_ID = 668  # video.json livestream.channel.id
-LEGACY_START = kick_chat.parse_time("2025-08-25 00:40:42")  # video.json livestream.start_time
+LEGACY_START = kick_epoch_s("2025-08-25 00:40:42")  # video.json livestream.start_time
 
 
 def messages(times, contents=None, users=None) -> ChatMessages:
@@ -50,16 +51,16 @@ def test_emotes_and_short_messages_are_parsed_as_kick_writes_them():
     assert kick_chat.is_short("[emote:1:a] [emote:2:b] [emote:3:c] [emote:4:d] [emote:5:e]")
     assert not kick_chat.is_short("I just took a dab and the dab genie told me")
     page = load_fixture("chat_messages_cursor.json")["data"]["messages"]
-    rows = [(kick_chat.parse_time(m["created_at"]), m["user_id"], m["content"]) for m in page]
-    chat = ChatMessages.from_rows(rows, kick_chat.parse_time("2026-09-30T17:37:00Z"))
+    rows = [(kick_epoch_s(m["created_at"]), m["user_id"], m["content"]) for m in page]
+    chat = ChatMessages.from_rows(rows, kick_epoch_s("2026-09-30T17:37:00Z"))
     assert chat.time_s.tolist() == [66.5, 66.5, 50.5, 44.5]  # 17:38:06Z is 66 s in, mid-second
     assert chat.emotes.tolist() == [1, 0, 0, 1] and chat.short.tolist() == [True, True, False,
                                                                             True]
     legacy = load_fixture("chat_messages.json")["data"]["messages"]
-    assert kick_chat.parse_time(legacy[0]["created_at"]) == 1703671017.0
-    assert kick_chat.parse_time("2025-08-25 00:40:42") == kick_chat.parse_time(
+    assert kick_epoch_s(legacy[0]["created_at"]) == 1703671017.0
+    assert kick_epoch_s("2025-08-25 00:40:42") == kick_epoch_s(
         "2025-08-25T00:40:42.000000Z") == 1756082442.0
-    assert kick_chat.parse_time("") is None and kick_chat.parse_time("soon") is None
+    assert kick_epoch_s("") is None and kick_epoch_s("soon") is None
 
 
 def test_a_burst_is_found_at_its_window_and_rated_against_the_usual_rate():

@@ -12,6 +12,7 @@ import http_client
 import kick_api
 from config import Config
 from errors import BlockedByKick, ChannelNotFound, InvalidKickURL, KickAPIError, NotLive
+from jsonpick import as_float, as_int, json_object, pick
 from kick_api import (
     BLOCKED_MESSAGE,
     PLAYBACK_REQUEST_BODY,
@@ -37,6 +38,7 @@ from kick_server import (
     Fault,
     KickServer,
 )
+from timecode import file_stamp, hms, kick_epoch_s, kick_iso
 
 TOKEN = "sekrit-session-token-123"
 
@@ -226,6 +228,33 @@ def test_pick_variants_media_playlist_is_its_own_variant():
 def test_pick_variants_rejects_non_playlists():
     with pytest.raises(KickAPIError, match="not an HLS playlist"):
         pick_variants("<html>nope</html>", "http://h.test/master.m3u8?token=secret")
+
+
+def test_pick_walks_objects_and_gives_none_for_any_wrong_step():
+    body = {"livestream": {"playback_url": "u", "channel": {"id": "7"}, "n": 0}, "data": [1]}
+    assert pick(body, "livestream", "playback_url", type=str) == "u"
+    assert pick(body, "livestream", "channel", type=dict) == {"id": "7"}
+    assert pick(body, "livestream", "n", type=str) is None  # wrong type
+    assert pick(body, "livestream", "n") == 0  # falsy values come back as they are
+    assert pick(body, "missing", "playback_url") is None
+    assert pick(body, "data", "x") is None  # a list is no object
+    assert pick(None, "a") is None and pick("text", "a") is None
+    assert as_int(pick(body, "livestream", "channel", "id")) == 7
+    assert as_int("") is None and as_int("x") is None and as_float("1.5") == 1.5
+    assert json_object('{"a": 1}') == {"a": 1} and json_object("[1]") is None
+    assert json_object("not json") is None and json_object({"b": 2}) == {"b": 2}
+
+
+def test_kick_timestamps_and_timecodes():
+    assert kick_iso("2025-08-25 00:40:42") == "2025-08-25T00:40:42Z"  # no zone: UTC
+    assert kick_iso("2026-09-30T19:38:06+02:00") == "2026-09-30T17:38:06Z"
+    assert kick_iso("2026-09-30T17:38:06.000000Z") == "2026-09-30T17:38:06Z"
+    assert kick_iso("soon") == "soon"  # shown as Kick sent it
+    assert kick_iso("0001-01-01T00:00:00Z") is None and kick_iso("") is None
+    assert kick_epoch_s("2025-08-25 00:40:42") == kick_epoch_s("2025-08-25T00:40:42Z")
+    assert kick_epoch_s("soon") is None and kick_epoch_s(None) is None
+    assert (hms(3725.4), hms(59.6), hms(0)) == ("1:02:05", "0:01:00", "0:00:00")
+    assert (file_stamp(3725.9), file_stamp(65)) == ("01-02-05", "00-01-05")
 
 
 def test_block_detection():

@@ -36,7 +36,6 @@ RATED_SAMPLE_WEIGHT = 10.0
 RATING_TARGET_LOW, RATING_TARGET_HIGH = -1.0, 5.0
 RATINGS_FOR_HALF = 25  # ratings at which the model's extra share is half-way grown
 CHANNEL_MIN_RATINGS = 20  # a channel gets its own model from this many ratings on
-MODALITIES = ("audio", "video")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -231,10 +230,6 @@ def _one_row_per_window(db: sqlite3.Connection) -> None:
                 before - _count(db), _count(db))
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60] or "_"
-
-
 def rating_share(n_ratings: int) -> float:
     """How much the model's share of the score grows with the user's ratings: 0 without
     any, half-way to the maximum at RATINGS_FOR_HALF."""
@@ -326,7 +321,8 @@ class MLHighlightModel:
         self._fitted: dict[str, TreeEnsemble | None] = {}
 
     def _path(self, modality: str, channel: str | None = None, suffix: str = ".npz") -> Path:
-        folder = self.models_dir / "channels" / _safe(channel) if channel else self.models_dir
+        folder = self.models_dir / "channels" / storage.safe_name(channel) if channel else \
+            self.models_dir
         return folder / f"{modality}_model{suffix}"
 
     @staticmethod
@@ -406,9 +402,9 @@ class MLHighlightModel:
         ensemble = TreeEnsemble.from_pipeline(pipeline, tuple(feature_names))
         joblib_path = self._path(modality, channel, ".joblib")
         joblib_path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(joblib_path, lambda out: joblib.dump(
+        storage.write_atomically(joblib_path, lambda out: joblib.dump(
             {"pipeline": pipeline, "feature_names": list(feature_names)}, out))
-        _write_atomically(self._path(modality, channel), ensemble.save)
+        storage.write_atomically(self._path(modality, channel), ensemble.save)
         key = self._key(modality, channel)
         self._fitted[key] = ensemble
         samples, ratings = self.store.fit_counts(modality, channel)
@@ -433,13 +429,3 @@ class MLHighlightModel:
             logger.warning("cannot read %s for feature importances: %s", path.name, err)
             return {}
         return dict(zip(feature_names, (float(v) for v in gbr.feature_importances_)))
-
-
-def _write_atomically(target: Path, write) -> None:
-    """`write(tmp_path)` beside `target`, then move it into place."""
-    tmp = target.with_name(f".{target.name}.part")
-    try:
-        write(tmp)
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)

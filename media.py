@@ -1,7 +1,7 @@
 """The one place that runs ffmpeg.
 
 Argument lists are built by pure functions (`*_argv`) so tests can check them without running
-anything; `run_ffmpeg` and `stream_chunk` execute them, capture stderr, enforce a stall timeout
+anything; `run_ffmpeg` and `decode` execute them, capture stderr, enforce a stall timeout
 and turn failures into `MediaError` carrying ffmpeg's last meaningful line.
 """
 
@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+import storage
 from errors import Cancelled, InputError, MediaError
 
 logger = logging.getLogger(__name__)
@@ -220,8 +221,9 @@ class ChunkRequest:
 
 
 def chunk_argv(ffmpeg: str, req: ChunkRequest, video_fd: int | None) -> list[str]:
-    """One ffmpeg call for a chunk: mono float32 audio on stdout and tiny RGB frames on
-    `video_fd` (pipe:N). Decoding once serves both; nothing touches the disk."""
+    """One ffmpeg call for a chunk: mono 16-bit PCM audio (s16le, `pcm_to_float` reads it) on
+    stdout and tiny RGB frames on `video_fd` (pipe:N). Decoding once serves both; nothing
+    touches the disk."""
     # Input-side -t bounds both outputs (an output-side -t would bind only the first).
     # Warnings are read: they are how the HLS demuxer says it gave up on a segment.
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning", "-threads", "1",
@@ -294,13 +296,13 @@ def decode(ffmpeg: str, req: ChunkRequest, on_audio: Consumer | None,
            cancel: threading.Event | None = None,
            lost: threading.Event | None = None, strict: bool = False) -> None:
     """Decode `req` and hand the raw pipes to consumers running in their own threads:
-    `on_audio` reads mono float32 samples, `on_video` packed RGB frames, each at its own pace
-    (so neither waits for the other). One ffmpeg process feeds both where the OS can pass an
-    extra pipe (POSIX), else two. A decoder that produces nothing for `timeout_s` is killed;
-    `cancel` kills it at once. When an HLS segment is lost (or, with `strict`, arrives
-    damaged, which is how a connection dropped half-way shows), `lost` is set (consumers
-    must not trust data from then on) and MediaError says so. Raises MediaError /
-    Cancelled; a consumer's error propagates."""
+    `on_audio` reads mono s16le samples (`pcm_to_float`), `on_video` packed RGB frames, each
+    at its own pace (so neither waits for the other). One ffmpeg process feeds both where the
+    OS can pass an extra pipe (POSIX), else two. A decoder that produces nothing for
+    `timeout_s` is killed; `cancel` kills it at once. When an HLS segment is lost (or, with
+    `strict`, arrives damaged, which is how a connection dropped half-way shows), `lost` is
+    set (consumers must not trust data from then on) and MediaError says so. Raises
+    MediaError / Cancelled; a consumer's error propagates."""
     on_audio = on_audio if req.want_audio else None
     on_video = on_video if req.want_video else None
     if on_audio and on_video and os.name != "posix":
@@ -393,27 +395,6 @@ def decode(ffmpeg: str, req: ChunkRequest, on_audio: Consumer | None,
             f"ffmpeg failed at {req.start_s:.0f} s: {last_error_line(stderr) or proc.returncode}",
             stderr=stderr, argv=argv,
         )
-
-
-def stream_chunk(
-    ffmpeg: str,
-    req: ChunkRequest,
-    timeout_s: float = 300.0,
-    cancel: threading.Event | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Decode one chunk whole. Returns (samples float32 (n,), frames uint8 (n, h, w, 3))."""
-    out: dict[str, bytes] = {"audio": b"", "video": b""}
-
-    def keep(name: str) -> Consumer:
-        return lambda pipe: out.__setitem__(name, read_exactly(pipe, 1 << 40))
-
-    decode(ffmpeg, req, keep("audio"), keep("video"), timeout_s, cancel)
-    audio = pcm_to_float(out["audio"])
-    frame_size = req.width_px * req.height_px * 3
-    n_frames = len(out["video"]) // frame_size
-    video = np.frombuffer(out["video"][: n_frames * frame_size], np.uint8).reshape(
-        n_frames, req.height_px, req.width_px, 3)
-    return audio, video
 
 
 def _only(req: ChunkRequest, *, audio: bool = True, video: bool = True) -> ChunkRequest:
@@ -776,17 +757,14 @@ def run_ffmpeg(argv: list[str], timeout_s: float = 300.0,
 
 
 def write_atomically(target: Path, produce: Callable[[Path], None]) -> Path:
-    """Call `produce(tmp)` with a temporary name beside `target`, check the result is
-    non-empty and move it into place. Nothing half-written is ever left under `target`."""
-    tmp = target.with_name(f".{target.stem}.part{target.suffix}")
-    try:
+    """`storage.write_atomically`, and a `MediaError` when `produce(tmp)` (ffmpeg) wrote
+    nothing. Nothing half-written is ever left under `target`."""
+    def produce_checked(tmp: Path) -> None:
         produce(tmp)
         if not tmp.exists() or tmp.stat().st_size == 0:
             raise MediaError(f"ffmpeg wrote nothing for {target.name}")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+
+    return storage.write_atomically(target, produce_checked)
 
 
 @dataclass(frozen=True)

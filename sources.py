@@ -7,7 +7,6 @@ import logging
 import re
 import threading
 import time
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import kick_api
 from config import Config
 from errors import InputError, KickAPIError
+from storage import safe_name
 
 logger = logging.getLogger(__name__)
 
@@ -138,17 +138,3 @@ def hls_renditions(url: str, config: Config) -> tuple[str, str]:
         return kick_api.pick_variants(response.text, url)
     except KickAPIError as err:
         raise InputError(f"{err} - give an HLS (.m3u8) or MP4 link") from err
-
-
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
-                     *(f"LPT{i}" for i in range(1, 10))}
-
-
-def safe_name(text: str, max_len: int = 60) -> str:
-    """A file/folder name safe on Windows, macOS and Linux: letters, digits, `-` and `_`."""
-    text = unicodedata.normalize("NFKC", text)
-    cleaned = "".join(c if (c.isalnum() or c in "-_") else "_" for c in text)
-    cleaned = re.sub(r"_+", "_", cleaned).strip("_-")[:max_len].strip("_-")
-    if not cleaned or cleaned.upper().split("_")[0] in _WINDOWS_RESERVED:
-        cleaned = f"stream_{cleaned}" if cleaned else "stream"
-    return cleaned

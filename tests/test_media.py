@@ -79,9 +79,25 @@ def test_probe_rejects_a_text_file(ffmpeg, tmp_path):
         media.probe_media(ffmpeg, str(bogus))
 
 
-def test_stream_chunk_returns_audio_and_frames_from_one_process(ffmpeg, sample_stream):
-    audio, frames = media.stream_chunk(ffmpeg, req(str(sample_stream), start_s=95,
-                                                   duration_s=10, width_px=64, height_px=36))
+def decode_whole(ffmpeg, request, timeout_s=300.0):
+    """`media.decode` into arrays: (samples float32 (n,), frames uint8 (n, h, w, 3))."""
+    out = {"audio": b"", "video": b""}
+
+    def keep(name):
+        return lambda pipe: out.__setitem__(name, media.read_exactly(pipe, 1 << 40))
+
+    media.decode(ffmpeg, request, keep("audio"), keep("video"), timeout_s)
+    audio = media.pcm_to_float(out["audio"])
+    frame_size = request.width_px * request.height_px * 3
+    n_frames = len(out["video"]) // frame_size
+    video = np.frombuffer(out["video"][: n_frames * frame_size], np.uint8).reshape(
+        n_frames, request.height_px, request.width_px, 3)
+    return audio, video
+
+
+def test_decode_gives_audio_and_frames_from_one_process(ffmpeg, sample_stream):
+    audio, frames = decode_whole(ffmpeg, req(str(sample_stream), start_s=95, duration_s=10,
+                                             width_px=64, height_px=36))
     assert audio.dtype == np.float32 and len(audio) == pytest.approx(220500, abs=2000)
     assert frames.shape[1:] == (36, 64, 3) and len(frames) == pytest.approx(60, abs=1)
     # 100-110 s is the planted video event: frames 30.. must change far more than 0..25
@@ -89,12 +105,10 @@ def test_stream_chunk_returns_audio_and_frames_from_one_process(ffmpeg, sample_s
     assert diffs[32:].mean() > 10 * diffs[:25].mean() + 1
 
 
-def test_stream_chunk_two_process_path_gives_the_same_data(ffmpeg, sample_stream, monkeypatch):
-    one = media.stream_chunk(ffmpeg, req(str(sample_stream), duration_s=5, width_px=32,
-                                         height_px=18))
+def test_decode_two_process_path_gives_the_same_data(ffmpeg, sample_stream, monkeypatch):
+    one = decode_whole(ffmpeg, req(str(sample_stream), duration_s=5, width_px=32, height_px=18))
     monkeypatch.setattr(media.os, "name", "nt")  # the Windows path: audio and video separately
-    two = media.stream_chunk(ffmpeg, req(str(sample_stream), duration_s=5, width_px=32,
-                                         height_px=18))
+    two = decode_whole(ffmpeg, req(str(sample_stream), duration_s=5, width_px=32, height_px=18))
     assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
 
 
@@ -109,7 +123,7 @@ def test_stalled_decoder_is_killed_by_the_watchdog(ffmpeg, tmp_path):
     threading.Thread(target=hold_open_and_say_nothing, daemon=True).start()
     started = time.monotonic()
     with pytest.raises(MediaError, match="stalled"):
-        media.stream_chunk(ffmpeg, req(str(fifo), start_s=0, want_video=False), timeout_s=1.0)
+        decode_whole(ffmpeg, req(str(fifo), start_s=0, want_video=False), timeout_s=1.0)
     assert time.monotonic() - started < 5
 
 

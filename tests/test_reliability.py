@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import media
+import storage
 from config import Config
 from errors import InputError
 from kick_clip_generator import KickClipGenerator
@@ -128,6 +129,31 @@ def test_logs_never_contain_tokens_or_cookies(kick_hls, tmp_path, monkeypatch):
     assert "160p30/playlist.m3u8?token=[redacted]" in log  # the argv lines were logged...
     assert token not in log and "Bearer" not in log
     assert "eyJ" not in log  # ...without the playback JWT
+
+
+def test_atomic_writes_replace_whole_files_or_leave_the_old_one(tmp_path):
+    target = tmp_path / "highlights.json"
+    storage.write_json(target, {"version": 1, "title": "Überraschung"})
+    assert json.loads(target.read_text(encoding="utf-8"))["title"] == "Überraschung"
+
+    def crash(tmp: Path) -> None:
+        assert tmp == storage.temp_path(target) == tmp_path / ".highlights.part.json"
+        tmp.write_text('{"half": ')
+        raise OSError("No space left on device")
+
+    with pytest.raises(OSError):
+        storage.write_atomically(target, crash)
+    assert json.loads(target.read_text(encoding="utf-8"))["version"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["highlights.json"]
+
+
+def test_safe_names_serve_files_and_model_folders_alike(tmp_path):
+    from highlight_model import MLHighlightModel
+
+    assert storage.safe_name("CON") == "stream_CON"  # a channel called "con" works on Windows
+    model = MLHighlightModel(tmp_path)
+    assert model._path("audio", "con").parent.name == "stream_con"
+    assert model._path("audio", "xqc").parent.name == "xqc"
 
 
 def test_redact_scrubs_urls_headers_jwts_and_named_secrets():

@@ -30,9 +30,9 @@ ENV_ALIASES = {
     "ffmpeg_binary": "FFMPEG_BINARY",
 }
 
-# Seed weights (SEED_ARCHITECTURE.md), applied to per-stream robust z-scores instead of raw
-# values. Divisors the seed needed for raw units (centroid / 1000, energy / 1e9, edge * 100)
-# are gone: every feature is already on one scale.
+# The weights of the program this project grew from (its heuristic score), applied to
+# per-stream robust z-scores instead of raw values. Divisors that program needed for raw units
+# (centroid / 1000, energy / 1e9, edge * 100) are gone: every feature is already on one scale.
 AUDIO_WEIGHTS = {
     "rms_mean": 2.0,
     "rms_std": 1.5,
@@ -59,7 +59,8 @@ CHAT_WEIGHTS = {
 }
 
 
-# Kick's Pusher app (KICK_API.md E16, key seen 2026-10), protocol 7 as Kick's web client speaks.
+# Kick's Pusher app (docs/KICK_API.md §2, E16; key seen 2026-10), protocol 7 as Kick's web
+# client speaks.
 LIVE_CHAT_URL = ("wss://ws-us2.pusher.com/app/32cbd69e4b950bf97679"
                  "?protocol=7&client=js&version=8.4.0&flash=false")
 
@@ -114,7 +115,7 @@ class Config:
         metadata={"help": "heuristic weight per chat feature"},
     )
 
-    # Kick live chat (live_chat.py): Kick's Pusher websocket (KICK_API.md E16)
+    # Kick live chat (live_chat.py): Kick's Pusher websocket (docs/KICK_API.md §2, E16)
     live_chat_url: str = _opt(LIVE_CHAT_URL, "Pusher websocket of Kick's live chat (ws:// or "
                                              "wss://)")
     live_chat_connect_timeout_s: float = _opt(10.0, "live chat: longest wait for the websocket "

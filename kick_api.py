@@ -2,7 +2,7 @@
 
 Three parts, in the order a link flows through them:
 
-* `parse_kick_url` turns any Kick link form (KICK_API.md section 1) into a `KickURL`, and refuses
+* `parse_kick_url` turns any Kick link form (docs/KICK_API.md §1) into a `KickURL`, and refuses
   list pages, reserved pages and other sites with a message that says what to paste instead.
 * `KickAPI.resolve` asks Kick's web API for the stream behind a `KickURL` (live: E1, fallback
   E2; VOD: E4 for old ids, E1 -> E7 -> E8 for the 2026 ids; clip: E10, E10b, fallback E11) and
@@ -60,7 +60,7 @@ KICK_HOSTS = frozenset({"kick.com", "www.kick.com", "player.kick.com"})
 # Hosts behind Kick's Cloudflare rules: these get the impersonating client.
 KICK_API_HOSTS = frozenset({"kick.com", "www.kick.com", "web.kick.com", "mobile.kick.com"})
 
-# First path segments that are site pages, never channels (KICK_API.md section 1).
+# First path segments that are site pages, never channels (docs/KICK_API.md §1).
 RESERVED_SEGMENTS = frozenset({
     "about", "auth", "browse", "categories", "category", "clips", "community-guidelines",
     "dashboard", "dmca-policy", "following", "help", "legal", "messages", "notifications",
@@ -74,7 +74,7 @@ _UUID_RE = re.compile(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-([0-9a-f])[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
-# Body of E8 as yt-dlp PR #17322 sends it (the minimal form; KICK_API.md section 3.6).
+# Body of E8 as yt-dlp PR #17322 sends it (the minimal form; docs/KICK_API.md §3.6).
 PLAYBACK_REQUEST_BODY: dict[str, Any] = {
     "video_player": {"player": {}},
     "video_session": {},
@@ -84,7 +84,7 @@ PLAYBACK_REQUEST_BODY: dict[str, Any] = {
 BLOCKED_MESSAGE = ("Kick refused the request (bot protection). Try again later, from another "
                    "network, or pass --kick-token / the .m3u8 URL directly.")
 
-# What a browser sends with a fetch() from a kick.com page (streamlink's set, KICK_API.md s. 5).
+# What a browser sends with a fetch() from a kick.com page (streamlink's set, docs/KICK_API.md §5).
 API_HEADERS = {
     "Accept": "application/json, text/plain, */*",
     "Accept-Language": "en-US,en;q=0.9",
@@ -209,7 +209,7 @@ def parse_kick_url(url: str) -> KickURL:
 
 def _vod_id(raw: str, shown: str) -> str:
     """A VOD id is a UUID: old random ones and, since 2026-07, UUIDv7-like `019f...` ones
-    (KICK_API.md section 1). Anything else (`videos/1`, a cut-off id) is refused here, offline."""
+    (docs/KICK_API.md §1). Anything else (`videos/1`, a cut-off id) is refused here, offline."""
     if not _UUID_RE.match(raw):
         raise InvalidKickURL(f"{shown}: '{raw}' is not a Kick video id - open the video on "
                              "kick.com and paste the link from the address bar (it ends in an "

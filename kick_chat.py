@@ -2,7 +2,7 @@
 
 Three parts, in the order the data flows:
 
-* Fetching (`fetch_replay`): Kick's chat history (KICK_API.md section 3.8, E13)
+* Fetching (`fetch_replay`): Kick's chat history (docs/KICK_API.md §3.8, E13)
   `GET {kick_base_url}/api/v2/channels/{channel_id}/messages?cursor={epoch_us}` pages
   *backwards*: newest first, ~25 messages a page, `data.cursor` = the µs time of the page's
   oldest message. Paging starts at the VOD's end + 1 s and stops once messages are older than

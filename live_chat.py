@@ -1,6 +1,6 @@
 """Kick live chat: Kick's Pusher websocket -> per-second chat feature rows, while it broadcasts.
 
-Kick's chat reaches its web player over Pusher (KICK_API.md E16, sections 3.8/3.9): a websocket
+Kick's chat reaches its web player over Pusher (docs/KICK_API.md §2 E16, §3.8, §3.9): a websocket
 to `config.live_chat_url`, protocol 7. `LiveChat` follows it in a background thread with the
 `websockets` library's synchronous client:
 

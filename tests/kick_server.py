@@ -76,7 +76,7 @@ CLIP_ID = "clip_01J8RGZRKHXHXXKJEHGRM932A5"
 LEGACY_CLIP_ID = "clip_01H2G3FHQG4FVSCRD9D0MYNZ1Z"
 MOBILE_CLIP_ID = "clip_01M0BHEHDAX2NEAGXG0DA8V9S5"
 
-# Kick's typical bandwidth per rendition name (KICK_API.md section 6), bits/s.
+# Kick's typical bandwidth per rendition name (docs/KICK_API.md §6), bits/s.
 KICK_BANDWIDTHS = {"1080p60": 8534030, "1080p": 6000000, "720p60": 3422999, "720p30": 2500000,
                    "480p30": 1427999, "360p30": 630000, "160p30": 230000}
 KICK_RESOLUTIONS = {"1080": "1920x1080", "720": "1280x720", "480": "852x480", "360": "640x360",

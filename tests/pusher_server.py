@@ -35,7 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "kick"
-APP_KEY = "32cbd69e4b950bf97679"  # KICK_API.md E16
+APP_KEY = "32cbd69e4b950bf97679"  # docs/KICK_API.md §2, E16
 CHATROOM_ID = 1221707  # the recorded frame's chatroom
 QUERY = "?protocol=7&client=js&version=8.4.0&flash=false"
 

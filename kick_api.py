@@ -255,7 +255,8 @@ class KickSession(RetrySession):
     mobile.kick.com and the configured base URLs) get browser impersonation and the headers a
     kick.com page sends; Kick's bot-protection answers (on any host) are retried and, when
     every attempt is refused, raise `BlockedByKick`; HTTP 423 (country block) is an error at
-    once. The engine uses it for media hosts too (IVS, stream.kick.com)."""
+    once. Master playlists on media hosts (IVS, stream.kick.com, any HLS link) go through it
+    too, as plain requests."""
 
     def __init__(self, config: Config, *, sleep: Callable[[float], None] = time.sleep) -> None:
         hosts = KICK_API_HOSTS | {host_of(url) for url in (

@@ -217,6 +217,7 @@ def test_rate_stores_the_rating_with_features_and_counts_it(run):
     generator = KickClipGenerator(result.config)
     counts = generator.rate(result.run_dir, 1, 1.0)
     assert counts.ratings == 1
+    assert {"audio", "video"} <= set(counts.trained)  # a rating refits, from CLI and UI alike
     counts = generator.rate(result.run_dir, 1, 0.0)  # re-rating replaces
     assert counts.ratings == 1
     assert generator.ratings(result.run_dir) == {1: 0.0}

@@ -436,6 +436,16 @@ class MLHighlightModel:
 
 
 @dataclass(frozen=True)
+class Rated:
+    """What rating a clip did: the samples and ratings now stored, and the models it refit
+    (name -> samples used; empty when none could learn anything new)."""
+
+    samples: int
+    ratings: int
+    trained: dict[str, int]
+
+
+@dataclass(frozen=True)
 class TrainedModel:
     """One modality's global model as the user sees it: when it was fitted (None: never) and
     each feature's share of its splits."""

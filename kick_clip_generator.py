@@ -22,7 +22,6 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,10 +36,16 @@ import scoring
 from config import Config
 from errors import Cancelled, InputError, KickClipError
 from feature_cache import FeatureCache, cache_key
-from highlight_model import CHANNEL_MIN_RATINGS, MLHighlightModel, ModelStatus, rating_share
+from highlight_model import (
+    CHANNEL_MIN_RATINGS,
+    MLHighlightModel,
+    ModelStatus,
+    Rated,
+    rating_share,
+)
 from highlight_model import model_status as _model_status
 from kick_chat import ChatFeatures, ChatJob
-from runs import JSON_NAME, RunResult, write_json
+from runs import JSON_NAME, ClipView, RunResult, RunView, write_json
 from scoring import Highlight, Ranking, Scores
 from sources import Source, StreamURLs, resolve_source, safe_name
 from stream_processor import (
@@ -94,33 +99,6 @@ def _no_progress(fraction: float, message: str) -> None:
     pass
 
 
-@dataclass(frozen=True)
-class Rated:
-    """What rating a clip did: the samples and ratings now stored, and the models it refit
-    (name -> samples used; empty when none could learn anything new)."""
-
-    samples: int
-    ratings: int
-    trained: dict[str, int]
-
-
-@dataclass(frozen=True)
-class RunView:
-    """A finished run for display: its JSON, its per-window scores (for a timeline) on the
-    grid of `window_s`, and the zip of its clips (None without clips)."""
-
-    data: dict[str, Any]
-    scores: Scores
-    window_s: float
-    archive: Path | None
-
-
-@dataclass(frozen=True)
-class ClipView:
-    highlight: dict[str, Any]
-    rating: float | None
-
-
 # --- the driver -------------------------------------------------------------------------------
 
 class KickClipGenerator:
@@ -151,7 +129,7 @@ class KickClipGenerator:
         recording: list[Path] = []
         try:
             with watch("probe"):
-                progress(0.0, "resolving source")
+                progress(STAGES["resolve"][0], "resolving source")
                 src = resolve_source(source, config)
                 if src.is_live:
                     src = self._record_live(src, config, progress, cancel, recording)
@@ -164,7 +142,6 @@ class KickClipGenerator:
     def _run(self, src: Source, info: media.MediaInfo, processor: StreamProcessor,
              config: Config, progress: Progress, cancel: threading.Event,
              watch: Stopwatch) -> RunResult:
-        created_at = datetime.now().astimezone().isoformat(timespec="seconds")
         notes = [f"live: analysed {config.live_window_s:.0f} s recorded from the moment the "
                  "run started"] if src.kick and src.kick.get("is_live") else []
         duration = info.duration_s
@@ -209,6 +186,7 @@ class KickClipGenerator:
                 notes += chat_notes
             scores = self.score(features, config, channel, chat)
             ranking = self.rank(features, scores, config)
+            created_at = datetime.now().astimezone().isoformat(timespec="seconds")
             notes += ranking.notes
             if config.clip_length_s > duration:
                 notes.append(f"clip length {config.clip_length_s:.0f} s is longer than the "
@@ -256,7 +234,8 @@ class KickClipGenerator:
                                              if src.cut_url != src.analysis_url else [])
         recording += [path for _, path in urls]
         ffmpeg = media.find_ffmpeg(config.ffmpeg_binary)
-        progress(0.01, f"recording {config.live_window_s:.0f} s of the live stream")
+        progress(STAGES["record"][0],
+                 f"recording {config.live_window_s:.0f} s of the live stream")
         logger.info("recording %.0f s of %s", config.live_window_s, src.original)
         media.run_ffmpeg(media.record_argv(ffmpeg, urls, config.live_window_s),
                          timeout_s=config.live_window_s * 3 + 60, cancel=cancel)

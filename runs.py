@@ -20,7 +20,7 @@ import kick_chat
 from config import VERSION, Config
 from errors import InputError
 from kick_chat import CHAT_NAME, ChatFeatures
-from scoring import Highlight
+from scoring import Highlight, Scores
 from stream_processor import FEATURES_NAME, StreamFeatures
 
 JSON_NAME = "highlights.json"
@@ -73,6 +73,23 @@ class RunResult:
             "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
             "run_dir": self.run_dir,
         }
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A finished run for display: its JSON, its per-window scores (for a timeline) on the
+    grid of `window_s`, and the zip of its clips (None without clips)."""
+
+    data: dict[str, Any]
+    scores: Scores
+    window_s: float
+    archive: Path | None
+
+
+@dataclass(frozen=True)
+class ClipView:
+    highlight: dict[str, Any]
+    rating: float | None
 
 
 # --- names ------------------------------------------------------------------------------------

@@ -14,8 +14,6 @@ from collections.abc import Callable
 # (the CLI a flag, the UI a field) through `KickClipError.phrased`.
 SETTING_WORDS = {
     "output_dir": "output folder",
-    "models_dir": "models folder",
-    "use_cache": "feature cache",
 }
 
 

@@ -2,8 +2,9 @@
 
 A thin adapter over `KickClipGenerator`, like the CLI: each handler turns widget values into a
 `Config` copy, makes one engine call and turns the result into display values. Engine errors
-become `gr.Error` with the CLI's one-line text. Every event has an `api_name`, so
-`gradio_client` and scripts can drive the same calls. Importing this module starts nothing.
+become `gr.Error` with their one-line text (a setting named in words: the UI has no flags).
+Every event has an `api_name`, so `gradio_client` and scripts can drive the same calls.
+Importing this module starts nothing.
 """
 
 from __future__ import annotations

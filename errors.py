@@ -8,11 +8,33 @@ as one line; the UI shows it in a `gr.Error`. Anything that is not a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+# How the engine's messages name a setting; each adapter says it in its own terms instead
+# (the CLI a flag, the UI a field) through `KickClipError.phrased`.
+SETTING_WORDS = {
+    "output_dir": "output folder",
+}
+
 
 class KickClipError(Exception):
-    """Base class: a failure the user can understand and act on."""
+    """Base class: a failure the user can understand and act on. `setting`, when given, is
+    the `Config` field the message's advice is about; the message names it with its
+    `SETTING_WORDS`."""
 
     exit_code = 1
+
+    def __init__(self, *args: object, setting: str | None = None):
+        super().__init__(*args)
+        self.setting = setting
+
+    def phrased(self, name: Callable[[str], str | None]) -> str:
+        """The message with the setting's words replaced by `name(setting)` (a flag, a
+        field's label); as it is when `name` has nothing better."""
+        text = str(self)
+        words = SETTING_WORDS.get(self.setting or "")
+        said = name(self.setting) if words else None
+        return text.replace(words, said) if words and said else text
 
 
 class InputError(KickClipError):

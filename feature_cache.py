@@ -74,6 +74,10 @@ class FeatureCache:
                 None if video is None else np.frombuffer(video, np.float32).reshape(n, -1))
         return out
 
+    def stream(self, key: str) -> CachedStream:
+        """The chunks of one key, as the store a stream walk reads and fills."""
+        return CachedStream(self, key)
+
     def store(self, key: str, part: ChunkFeatures) -> None:
         n = len(part.audio if part.audio is not None else part.video)
         with closing(self._connect()) as db, db:
@@ -81,6 +85,19 @@ class FeatureCache:
                 "INSERT OR REPLACE INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
                 (key, part.chunk.index, part.chunk.start_s, part.chunk.duration_s,
                  part.first_window, n, _blob(part.audio), _blob(part.video), time.time()))
+
+
+class CachedStream:
+    """One source's chunks in the cache (`stream_processor.ChunkStore`)."""
+
+    def __init__(self, cache: FeatureCache, key: str):
+        self.cache, self.key = cache, key
+
+    def load(self) -> dict[int, ChunkFeatures]:
+        return self.cache.load(self.key)
+
+    def store(self, part: ChunkFeatures) -> None:
+        self.cache.store(self.key, part)
 
 
 def _blob(matrix: np.ndarray | None) -> bytes | None:

@@ -2,8 +2,9 @@
 
 A thin adapter over `KickClipGenerator`, like the CLI: each handler turns widget values into a
 `Config` copy, makes one engine call and turns the result into display values. Engine errors
-become `gr.Error` with the CLI's one-line text. Every event has an `api_name`, so
-`gradio_client` and scripts can drive the same calls. Importing this module starts nothing.
+become `gr.Error` with their one-line text (a setting named in words: the UI has no flags).
+Every event has an `api_name`, so `gradio_client` and scripts can drive the same calls.
+Importing this module starts nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 import socket
 import sys
 import threading
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,7 @@ import numpy as np
 
 from config import Config, field_help
 from errors import Cancelled, InputError, KickClipError
-from kick_chat import CHAT_NAME, ChatFeatures
-from kick_clip_generator import FEATURES_NAME, JSON_NAME, KickClipGenerator, StreamFeatures
+from kick_clip_generator import JSON_NAME, KickClipGenerator, RunView
 from logsetup import setup_logging
 from timecode import hms
 
@@ -66,20 +65,22 @@ def summary_markdown(data: dict[str, Any]) -> str:
     return text
 
 
-def timeline_figure(generator: KickClipGenerator, run_dir: str, data: dict[str, Any],
-                    config: Config):
+def user_text(err: KickClipError) -> str:
+    """An engine error as the UI says it: a setting with no field here keeps its words."""
+    return err.phrased(lambda field: None)
+
+
+def timeline_figure(view: RunView):
     """Audio, video, chat and combined score over the whole stream, highlights shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    features = StreamFeatures.load(Path(run_dir) / FEATURES_NAME)
-    chat = ChatFeatures.load(Path(run_dir) / CHAT_NAME)
-    scores = generator.score(features, config, (data.get("kick") or {}).get("channel"), chat)
-    minutes = (0.5 + np.arange(len(scores.combined))) * features.window_s / 60
+    scores = view.scores
+    minutes = (0.5 + np.arange(len(scores.combined))) * view.window_s / 60
     fig, ax = plt.subplots(figsize=(10, 3.2), dpi=100)
-    for h in data["highlights"]:
+    for h in view.data["highlights"]:
         ax.axvspan(h["start"] / 60, h["end"] / 60, color="#f5c542", alpha=0.35, lw=0)
         ax.text(h["peak"] / 60, 1.0, str(h["rank"]), transform=ax.get_xaxis_transform(),
                 ha="center", va="bottom", fontsize=8)
@@ -97,17 +98,6 @@ def timeline_figure(generator: KickClipGenerator, run_dir: str, data: dict[str, 
     fig.tight_layout()
     plt.close(fig)
     return fig
-
-
-def zip_clips(run_dir: str, data: dict[str, Any]) -> str | None:
-    clips = [Path(h["clip_path"]) for h in data["highlights"] if h.get("clip_path")]
-    if not clips:
-        return None
-    target = Path(run_dir) / "clips.zip"
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as archive:
-        for clip in clips:
-            archive.write(clip, clip.name)
-    return str(target)
 
 
 class UI:
@@ -147,7 +137,7 @@ class UI:
             raise gr.Error("cancelled - nothing was kept; press Analyse to start again "
                            "(analysed chunks are reused)") from None
         except KickClipError as err:
-            raise gr.Error(str(err)) from None
+            raise gr.Error(user_text(err)) from None
         shown = self.show(result.run_dir, config)
         return (*shown, *self.lists(select=shown[-1]))
 
@@ -170,18 +160,17 @@ class UI:
         config = config or self.config
         try:
             run_dir = self.run_dir(run_dir)
-            data = self.generator.load_run(run_dir)
+            view = self.generator.view(run_dir, config)
         except KickClipError as err:
-            raise gr.Error(str(err)) from None
+            raise gr.Error(user_text(err)) from None
+        data = view.data
         gallery = [(h["clip_path"], f"#{h['rank']} {hms(h['start'])} ({h['kind']})")
                    for h in data["highlights"] if h.get("clip_path")]
         downloads = [str(Path(run_dir) / JSON_NAME)]
-        archive = zip_clips(run_dir, data)
-        if archive:
-            downloads.append(archive)
-        return (summary_markdown(data), highlight_rows(data),
-                timeline_figure(self.generator, run_dir, data, config), gallery, downloads,
-                run_dir)
+        if view.archive:
+            downloads.append(str(view.archive))
+        return (summary_markdown(data), highlight_rows(data), timeline_figure(view), gallery,
+                downloads, run_dir)
 
     # Review, model, history -----------------------------------------------------------------
 
@@ -221,13 +210,10 @@ class UI:
         `shown` [run folder, rank] is what Rate and Re-cut may then act on."""
         try:
             run_dir = self.run_dir(run_dir)
-            data = self.generator.load_run(run_dir)
+            clip = self.generator.clip(run_dir, int(rank), self.config)
         except KickClipError as err:
-            raise gr.Error(str(err)) from None
-        h = next((h for h in data["highlights"] if h["rank"] == int(rank)), None)
-        if h is None:
-            raise gr.Error(f"this run has no clip {int(rank)}")
-        rating = self.generator.ratings(run_dir, self.config).get(int(rank))
+            raise gr.Error(user_text(err)) from None
+        h, rating = clip.highlight, clip.rating
         said = "not rated yet" if rating is None else f"rated {rating:.2f}"
         return (h.get("clip_path"), h["start"], h["end"],
                 f"**{Path(run_dir).name}**, clip {int(rank)}: {said}", [run_dir, int(rank)])
@@ -254,11 +240,11 @@ class UI:
         rating = {"keep": 1.0, "skip": 0.0}.get(verdict, (float(stars) - 1) / 4)
         run_dir = self.shown_target(run_dir, rank, shown, "rate")
         try:
-            counts = self.generator.rate(run_dir, int(rank), rating, self.config)
+            rated = self.generator.rate(run_dir, int(rank), rating, self.config)
         except KickClipError as err:
-            raise gr.Error(str(err)) from None
+            raise gr.Error(user_text(err)) from None
         return (f"**{Path(run_dir).name}**, clip {int(rank)} rated {rating:.2f}; "
-                f"{counts['ratings']} ratings stored")
+                f"{rated.ratings} ratings stored")
 
     def recut(self, run_dir: str, rank: float, start_s: float, end_s: float,
               shown: list | None):
@@ -267,16 +253,17 @@ class UI:
             h = self.generator.recut(run_dir, int(rank), float(start_s), float(end_s),
                                      self.config)
         except KickClipError as err:
-            raise gr.Error(str(err)) from None
+            raise gr.Error(user_text(err)) from None
         return h.clip_path, f"clip {h.rank} re-cut: {hms(h.start)}-{hms(h.end)}"
 
     def model_status(self):
         status = self.generator.model_status(self.config)
-        text = (f"**{status['samples']}** samples stored, **{status['ratings']}** ratings. "
-                f"Audio model trained {status['audio_trained_at'] or 'never'}, video model "
-                f"{status['video_trained_at'] or 'never'}.")
-        rows = sorted(((m, f, round(v, 4)) for m in ("audio", "video")
-                       for f, v in status[f"{m}_importances"].items()), key=lambda r: -r[2])
+        trained = ", ".join(f"{m.modality} model trained {m.trained_at or 'never'}"
+                            for m in status.models)
+        text = (f"**{status.samples}** samples stored, **{status.ratings}** ratings. "
+                f"{trained[:1].upper()}{trained[1:]}.")
+        rows = sorted(((m.modality, f, round(v, 4)) for m in status.models
+                       for f, v in m.importances.items()), key=lambda r: -r[2])
         return text, [list(r) for r in rows]
 
     def retrain(self):

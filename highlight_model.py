@@ -429,3 +429,44 @@ class MLHighlightModel:
             logger.warning("cannot read %s for feature importances: %s", path.name, err)
             return {}
         return dict(zip(feature_names, (float(v) for v in gbr.feature_importances_)))
+
+
+@dataclass(frozen=True)
+class Rated:
+    """What rating a clip did: the samples and ratings now stored, and the models it refit
+    (name -> samples used; empty when none could learn anything new)."""
+
+    samples: int
+    ratings: int
+    trained: dict[str, int]
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """One modality's global model as the user sees it: when it was fitted (None: never) and
+    each feature's share of its splits."""
+
+    modality: str
+    trained_at: str | None
+    importances: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    samples: int
+    ratings: int
+    models: tuple[TrainedModel, ...]
+
+    def model(self, modality: str) -> TrainedModel:
+        return next(m for m in self.models if m.modality == modality)
+
+
+def model_status(model: MLHighlightModel, modalities: dict[str, tuple[str, ...]]
+                 ) -> ModelStatus:
+    """Samples and ratings stored, and each modality's (name -> feature names) model."""
+    counts = model.store.counts()
+    return ModelStatus(counts["samples"], counts["ratings"], tuple(
+        TrainedModel(name, model.store.get_meta(f"{name}_trained_at"),
+                     model.feature_importances(name, names))
+        for name, names in modalities.items()))
+

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from config import ENV_ALIASES, ENV_PREFIX, VERSION, Config, field_help
-from errors import ConfigError, InputError, KickClipError
+from errors import ConfigError, KickClipError
 from logsetup import setup_logging
 from timecode import hms
 
@@ -86,10 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SWITCHES = {"use_cache": "--no-cache", "use_chat": "--no-chat", "make_clips": "--no-clips",
+            "smart_cut": "--no-smart-cut", "fast_cut": "--fast"}
+
+
+def flag_of(field: str) -> str | None:
+    """The flag that sets a `Config` field, if one does."""
+    return SWITCHES.get(field) or next((f for f, (name, _) in OPTIONS.items() if name == field),
+                                       None)
+
+
 def error_line(err: KickClipError, flags_used: set[str]) -> str:
     """The one line a user sees. A bad setting names the flag (or environment variable) it
-    came from and says to change it."""
-    text = str(err)
+    came from and says to change it; advice about a setting names its flag."""
+    text = err.phrased(flag_of)
     field = getattr(err, "field", None)
     if isinstance(err, ConfigError) and field and text.startswith(field):
         flag = next((f for f, (name, _) in OPTIONS.items() if name == field), None)
@@ -178,16 +188,6 @@ def demo_source(config: Config) -> str:
     return str(path)
 
 
-def resolve_kick(config: Config, link: str | None) -> dict:
-    """What a Kick link resolves to (title, channel, renditions, ...)."""
-    import kick_api
-
-    if not link or not kick_api.is_kick_url(link):
-        raise InputError("--resolve takes a Kick link (kick.com/...)")
-    with kick_api.KickAPI(config) as api:
-        return api.resolve(link).to_dict()
-
-
 def rate_main(argv: list[str]) -> int:
     """`main.py rate RUN_DIR CLIP_NO --keep|--skip|--stars N`: store a rating, retrain."""
     parser = argparse.ArgumentParser(
@@ -208,15 +208,15 @@ def rate_main(argv: list[str]) -> int:
 
         config = Config.from_env(models_dir=args.models_dir)
         generator = KickClipGenerator(config)
-        counts = generator.rate(args.run_dir, args.clip, rating, config)
-        trained = generator.retrain(config)
+        rated = generator.rate(args.run_dir, args.clip, rating, config)
     except KickClipError as err:
         if args.debug:
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(error_line(err, set()), file=sys.stderr)
         return err.exit_code
-    print(f"rated clip {args.clip}: {rating:.2f} ({counts['ratings']} ratings stored); "
-          f"model retrained on {max(trained.values(), default=0)} samples")
+    learnt = (f"model retrained on {max(rated.trained.values())} samples" if rated.trained
+              else "the model had nothing new to learn")
+    print(f"rated clip {args.clip}: {rating:.2f} ({rated.ratings} ratings stored); {learnt}")
     return 0
 
 
@@ -256,12 +256,14 @@ def main(argv: list[str] | None = None) -> int:
         from kick_clip_generator import KickClipGenerator
 
         config = Config.from_env(**overrides)
+        generator = KickClipGenerator(config)
         if args.resolve:
-            print(json.dumps(resolve_kick(config, args.source), indent=2, ensure_ascii=False))
+            print(json.dumps(generator.describe(args.source or "", config), indent=2,
+                             ensure_ascii=False))
             return 0
         source = demo_source(config) if args.demo else args.source
         progress = TqdmProgress(enabled=not (args.quiet or args.json))
-        result = KickClipGenerator(config).run(source, config, progress, cancel).to_dict()
+        result = generator.run(source, config, progress, cancel).to_dict()
     except KickClipError as err:
         if progress:
             progress.close()

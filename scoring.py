@@ -6,7 +6,10 @@ lets a finished run be re-ranked with other weights, top N or gaps without decod
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +28,43 @@ REASON_WORDS = {
     "message_rate": "chat burst", "chatters": "many chatters", "emotes": "emote spam",
     "short_share": "short reactions",
 }
+
+
+@dataclass(frozen=True)
+class Modality:
+    """One signal of a stream: its feature columns, the `Config` field with the heuristic's
+    per-feature weights, the field with its share of the combined score, and whether a model
+    learns it (chat is heuristic only)."""
+
+    name: str
+    features: tuple[str, ...]
+    weights_field: str
+    share_field: str
+    learned: bool
+
+    def feature_weights(self, config: Any) -> dict[str, float]:
+        return getattr(config, self.weights_field)
+
+    def share(self, config: Any) -> float:
+        return float(getattr(config, self.share_field))
+
+
+@functools.cache
+def modalities() -> tuple[Modality, ...]:
+    """The table of signals, in the order they are blended and explained. A new signal is a
+    row here (and its features on the stream's window grid). Built on first use: `kick_chat`
+    imports this module."""
+    from audio_analyzer import AUDIO_FEATURES
+    from kick_chat import CHAT_FEATURES
+    from video_analyzer import VIDEO_FEATURES
+
+    return (Modality("audio", AUDIO_FEATURES, "audio_weights", "audio_weight", True),
+            Modality("video", VIDEO_FEATURES, "video_weights", "video_weight", True),
+            Modality("chat", CHAT_FEATURES, "chat_weights", "chat_weight", False))
+
+
+def modality(name: str) -> Modality:
+    return next(m for m in modalities() if m.name == name)
 
 
 def robust_z(matrix: np.ndarray) -> np.ndarray:
@@ -55,11 +95,182 @@ def weighted_score(z: np.ndarray, names: tuple[str, ...], weights: dict[str, flo
     return (z[:, cols] @ w / w.sum()).astype(np.float32)
 
 
+def z_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`robust_z` over the rows where `rows` (bool (n,)) holds, zeros elsewhere: the stream's
+    own baseline, from the windows that exist."""
+    z = np.zeros_like(matrix)
+    z[rows] = robust_z(matrix[rows])
+    return z
+
+
+@dataclass(frozen=True)
+class ModalityInput:
+    """What one signal brings to the blend: z-scores (n, f), the heuristic (n,), the model's
+    score (n,) or None, its share of the combined score, and `covered` (bool (n,)) where it
+    exists at all, or None where it covers every window (audio and video)."""
+
+    name: str
+    z: np.ndarray
+    heuristic: np.ndarray
+    ml: np.ndarray | None
+    weight: float
+    covered: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per-window scores of a stream. `parts` (name -> float32 (n,)) are each signal's
+    heuristic/model blend, NaN where a signal does not cover a window; `z` its z-scores;
+    `combined` the weighted mean of the signals present in each window (NaN where `valid`
+    is not); `ml` the mean of the models' scores, or None without a model."""
+
+    combined: np.ndarray
+    parts: dict[str, np.ndarray]
+    z: dict[str, np.ndarray]
+    ml: np.ndarray | None = None
+
+    @property
+    def audio(self) -> np.ndarray | None:
+        return self.parts.get("audio")
+
+    @property
+    def video(self) -> np.ndarray | None:
+        return self.parts.get("video")
+
+    @property
+    def chat(self) -> np.ndarray | None:
+        return self.parts.get("chat")
+
+
+def blend(inputs: Sequence[ModalityInput], valid: np.ndarray, ml_share: float) -> Scores:
+    """Each signal's heuristic blended with its model (`ml_share` of it, at most all), then
+    the signals' weighted mean per window. A signal that does not cover a window is left out
+    of that window's mean: missing chat is absent, never zero."""
+    share = min(ml_share, 1.0)
+    n = len(valid)
+    parts: dict[str, np.ndarray] = {}
+    combined, total = np.zeros(n), np.zeros(n)
+    for m in inputs:
+        if m.ml is None:
+            mixed = m.heuristic
+        else:
+            mixed = ((1 - share) * m.heuristic + share * m.ml).astype(np.float32)
+        if m.covered is None:
+            parts[m.name] = mixed
+            combined = combined + m.weight * mixed.astype(np.float64)
+            total = total + m.weight
+        else:
+            parts[m.name] = np.where(m.covered, mixed, np.nan).astype(np.float32)
+            combined = combined + m.weight * np.where(m.covered, mixed, 0.0)
+            total = total + m.weight * m.covered
+    combined = combined / np.where(total > 0, total, 1.0)
+    combined = np.where(valid, combined, np.nan).astype(np.float32)
+    models = [m.ml for m in inputs if m.ml is not None]
+    return Scores(combined, parts, {m.name: m.z for m in inputs},
+                  np.mean(models, axis=0).astype(np.float32) if models else None)
+
+
 def contributions(z_row: np.ndarray, names: tuple[str, ...], weights: dict[str, float]
                   ) -> list[tuple[str, float]]:
     """(feature, weight * z) for one window, largest first."""
     pairs = [(k, float(weights[k] * z_row[names.index(k)])) for k in weights if k in names]
     return sorted(pairs, key=lambda p: -p[1])
+
+
+@dataclass(frozen=True)
+class Highlight:
+    rank: int
+    start: float
+    end: float
+    peak: float
+    score: float
+    audio_score: float | None
+    video_score: float | None
+    chat_score: float | None
+    ml_score: float | None
+    kind: str
+    reasons: list[str]
+    clip_path: str | None = None
+    thumbnail_path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def explain(rank: int, span: Span, scores: Scores, config: Any,
+            kind_hint: str | None) -> Highlight:
+    """A chosen span as a highlight: each signal's best score over the event, its kind
+    (the signal that dominates, or `kind_hint` for a per-signal list) and the three largest
+    weighted contributions as words."""
+    i = span.index
+    lo, hi = int(span.event_start / config.window_s), int(span.event_end / config.window_s)
+    region = slice(lo, max(hi, lo + 1))
+
+    def best(values: np.ndarray | None) -> float | None:
+        if values is None:
+            return None
+        known = values[region][np.isfinite(values[region])]
+        return round(float(known.max()), 3) if len(known) else None
+
+    peaks = {m.name: best(scores.parts.get(m.name)) for m in modalities()}
+    reasons = []
+    for m in modalities():
+        z, part, w = scores.z.get(m.name), scores.parts.get(m.name), m.share(config)
+        here = z is not None and bool(np.isfinite(part[i]))  # chat covers only part
+        if here and w > 0 and kind_hint in (None, m.name):
+            reasons += [(f, w * c) for f, c in contributions(z[i], m.features,
+                                                              m.feature_weights(config))]
+    reasons.sort(key=lambda r: -r[1])
+    words = [f"{REASON_WORDS.get(f, f)} (+{c:.1f})" for f, c in reasons[:3] if c > 0]
+    kind = kind_hint or _kind(peaks, config)
+    return Highlight(rank, span.start, span.end, span.peak, span.score, peaks["audio"],
+                     peaks["video"], peaks["chat"], best(scores.ml), kind, words)
+
+
+def _kind(peaks: dict[str, float | None], config: Any) -> str:
+    a = config.audio_weight * max(peaks["audio"] or 0.0, 0.0)
+    v = config.video_weight * max(peaks["video"] or 0.0, 0.0)
+    kind = "audio" if a > 2 * v else "video" if v > 2 * a else "both"
+    if config.chat_weight * max(peaks["chat"] or 0.0, 0.0) > 2 * max(a, v):
+        kind = "chat"
+    return kind
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The ranked lists of one stream: combined and per signal, with what to note."""
+
+    highlights: list[Highlight]
+    audio_highlights: list[Highlight]
+    video_highlights: list[Highlight]
+    chat_highlights: list[Highlight]
+    notes: list[str]
+
+
+def rank(scores: Scores, valid: np.ndarray, window_s: float, duration_s: float,
+         config: Any) -> Ranking:
+    """Select the ranked lists (combined, then each signal's). Pure: no decoding, so
+    re-ranking a finished run is instant."""
+    def pick(score: np.ndarray | None, kind_hint: str | None) -> list[Highlight]:
+        if score is None:
+            return []
+        usable = valid & np.isfinite(score)  # chat covers only part, maybe
+        if not usable.any():
+            return []
+        filled = np.where(usable, score, np.nanmin(score[usable]))
+        spans = select_spans(
+            filled, window_s, duration_s, top_n=config.top_n, min_gap_s=config.min_gap_s,
+            smooth_s=config.smooth_s, clip_length_s=config.clip_length_s,
+            pre_roll_s=config.pre_roll_s, post_roll_s=config.post_roll_s,
+            max_clip_length_s=config.max_clip_length_s, valid=usable)
+        return [explain(rank, span, scores, config, kind_hint)
+                for rank, span in enumerate(spans, 1)]
+
+    lists = {m.name: pick(scores.parts.get(m.name), m.name) for m in modalities()}
+    notes = [] if scores.ml is not None else [
+        "ranked by the heuristic alone (no trained model yet)"]
+    return Ranking(pick(scores.combined, None), lists["audio"], lists["video"], lists["chat"],
+                   notes)
 
 
 def smooth(score: np.ndarray, width: int) -> np.ndarray:

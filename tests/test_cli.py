@@ -136,6 +136,7 @@ def test_usage_errors_exit_2(capsys):
     assert exit_info.value.code == 2
 
 
+@pytest.mark.slow  # a 3-minute demo stream: ~12 s
 def test_demo_runs_offline_and_finds_its_planted_events(capsys, tmp_path):
     assert main.main(["--demo", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -316,6 +316,7 @@ def assert_nothing_left(tmp_path: Path, keep: set[str]) -> None:
     assert not (tmp_path / "temp").exists() or list((tmp_path / "temp").iterdir()) == []
 
 
+@pytest.mark.slow  # a real smart cut
 def test_smart_cut_is_frame_accurate_and_copies_from_the_keyframe(ffmpeg, clip_media,
                                                                   reference, out_dir):
     made = cut(ffmpeg, clip_media / "src.mp4", 3.3, 3.0, out_dir,
@@ -326,6 +327,7 @@ def test_smart_cut_is_frame_accurate_and_copies_from_the_keyframe(ffmpeg, clip_m
     assert_nothing_left(out_dir, {"c.mp4", "c.jpg"})
 
 
+@pytest.mark.slow  # a real smart cut
 def test_a_start_typed_to_the_millisecond_keeps_the_frame_it_names(ffmpeg, clip_media,
                                                                   reference, out_dir):
     made = cut(ffmpeg, clip_media / "src.mp4", 3.3336, 2.0, out_dir)  # frame 100 is 3.33333
@@ -333,6 +335,7 @@ def test_a_start_typed_to_the_millisecond_keeps_the_frame_it_names(ffmpeg, clip_
     check_clip(ffmpeg, made.path, reference, 3.3333, 2.0, copied_from_s=4.0, tolerance_s=0.11)
 
 
+@pytest.mark.slow  # a real smart cut
 def test_smart_cut_starting_on_a_keyframe_copies_every_frame(ffmpeg, clip_media, reference,
                                                              out_dir):
     made = cut(ffmpeg, clip_media / "src.mp4", 2.0, 3.0, out_dir)
@@ -342,6 +345,7 @@ def test_smart_cut_starting_on_a_keyframe_copies_every_frame(ffmpeg, clip_media,
     assert len(got) == pytest.approx(90, abs=3) and decode_errors(ffmpeg, made.path) == ""
 
 
+@pytest.mark.slow  # a real smart cut
 def test_smart_cut_to_the_end_of_the_stream(ffmpeg, clip_media, reference, out_dir):
     made = cut(ffmpeg, clip_media / "src.mp4", 5.5, SOURCE_S - 5.5, out_dir,
                available_s=SOURCE_S - 5.5)
@@ -349,12 +353,14 @@ def test_smart_cut_to_the_end_of_the_stream(ffmpeg, clip_media, reference, out_d
     check_clip(ffmpeg, made.path, reference, 5.5, SOURCE_S - 5.5, copied_from_s=6.0)
 
 
+@pytest.mark.slow  # a real smart cut
 def test_smart_cut_from_hls_over_loopback(ffmpeg, hls_url, reference, out_dir):
     made = cut(ffmpeg, hls_url, 2.5, 3.0, out_dir)  # HLS seeks land on the segment start
     assert made.method == "smart"
     check_clip(ffmpeg, made.path, reference, 2.5, 3.0, copied_from_s=4.0)
 
 
+@pytest.mark.slow  # a real smart cut
 def test_mpeg_ts_recording_is_cut_exactly_although_its_seek_lands_late(ffmpeg, clip_media,
                                                                        reference, out_dir):
     made = cut(ffmpeg, clip_media / "src.ts", 3.3, 3.0, out_dir)
@@ -366,6 +372,7 @@ def test_mpeg_ts_recording_is_cut_exactly_although_its_seek_lands_late(ffmpeg, c
     assert_nothing_left(out_dir, {"c.mp4"})
 
 
+@pytest.mark.slow  # a real smart cut
 def test_non_h264_source_is_reencoded_whole(ffmpeg, clip_media, reference, out_dir):
     made = cut(ffmpeg, clip_media / "src_mpeg4.mp4", 3.3, 3.0, out_dir,
                thumbnail=(4.5, out_dir / "out" / "c.jpg"))
@@ -377,6 +384,7 @@ def test_non_h264_source_is_reencoded_whole(ffmpeg, clip_media, reference, out_d
     assert_nothing_left(out_dir, {"c.mp4"})
 
 
+@pytest.mark.slow  # a real smart cut
 def test_a_failing_step_falls_back_to_a_whole_reencode(ffmpeg, clip_media, reference, out_dir,
                                                        monkeypatch):
     real = media.smart_pieces_argv
@@ -389,6 +397,7 @@ def test_a_failing_step_falls_back_to_a_whole_reencode(ffmpeg, clip_media, refer
     assert_nothing_left(out_dir, {"c.mp4"})
 
 
+@pytest.mark.slow  # a real smart cut
 def test_a_smart_cut_of_the_wrong_length_is_redone_whole(ffmpeg, clip_media, out_dir,
                                                          monkeypatch):
     real = media.join_argv
@@ -401,6 +410,7 @@ def test_a_smart_cut_of_the_wrong_length_is_redone_whole(ffmpeg, clip_media, out
     assert_nothing_left(out_dir, {"c.mp4"})
 
 
+@pytest.mark.slow  # a real smart cut
 def test_a_join_out_of_decode_order_is_redone_whole(ffmpeg, clip_media, out_dir, monkeypatch):
     real = media.plan_smart_cut
     monkeypatch.setattr(media, "plan_smart_cut",  # a head without the source's B-frame delay
@@ -409,6 +419,7 @@ def test_a_join_out_of_decode_order_is_redone_whole(ffmpeg, clip_media, out_dir,
     assert made.method == "re-encode" and "decode order" in made.note
 
 
+@pytest.mark.slow  # a real smart cut
 def test_cancel_during_a_smart_cut_leaves_nothing_behind(ffmpeg, clip_media, out_dir,
                                                          monkeypatch):
     cancel = threading.Event()
@@ -424,6 +435,7 @@ def test_cancel_during_a_smart_cut_leaves_nothing_behind(ffmpeg, clip_media, out
     assert_nothing_left(out_dir, set())
 
 
+@pytest.mark.slow  # a real smart cut
 def test_missing_source_fails_without_a_pointless_fallback(ffmpeg, out_dir, monkeypatch):
     calls = []
     real = media.run_ffmpeg
@@ -455,6 +467,7 @@ PLAY_THROUGH = """async (url) => {
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
                                              "(.ci/run installs it with apt)")
+@pytest.mark.slow  # a browser: ~20 s
 def test_chromium_plays_a_smart_cut_clip_as_ffmpeg_decodes_it(ffmpeg, tmp_path):
     """The clip's head is x264's, its tail the source's own encoding with other parameter sets
     (Main profile, 2 refs): the UI's player must show every frame of both, not a garbled tail

@@ -25,6 +25,7 @@ def cluster():
         yield local
 
 
+@pytest.mark.slow  # two runs: ~5 s
 def test_dask_run_equals_local_run(cluster, sample_stream, config):
     config = config.replace(make_clips=False, use_cache=False)
     local = KickClipGenerator(config).run(str(sample_stream), config).to_dict()

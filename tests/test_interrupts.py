@@ -12,6 +12,8 @@ import pytest
 
 import demo_media
 
+pytestmark = pytest.mark.slow  # real interrupts of long runs: ~30-40 s each
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

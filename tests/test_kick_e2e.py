@@ -19,6 +19,8 @@ from kick_server import (
     Fault,
 )
 
+pytestmark = pytest.mark.slow  # Kick end to end: every test runs the CLI against the fake Kick
+
 LEGACY_VOD = f"https://kick.com/xqc/videos/{LEGACY_VOD_ID}"
 NEW_VOD = f"https://kick.com/{WEB_SLUG}/videos/{NEW_VOD_ID}"
 

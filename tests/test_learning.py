@@ -152,7 +152,7 @@ def test_running_a_stream_again_or_rating_it_stores_no_window_twice(short_stream
 
     # the short stream's every window is stored: rating a clip updates its windows
     counts = generator.rate(second.run_dir, 1, 1.0, config)
-    assert counts == {"samples": samples, "ratings": 1}
+    assert (counts.samples, counts.ratings) == (samples, 1)
     rated_windows = stored(config.models_dir)[1]
     assert 0 < rated_windows <= 2 * 5  # the peak's +-2 windows, audio and video
     generator.rate(second.run_dir, 1, 0.0, config)  # the user changed their mind

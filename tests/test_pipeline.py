@@ -176,8 +176,12 @@ def test_unwritable_output_dir_is_an_input_error(sample_stream, config, tmp_path
     blocker = tmp_path / "file"
     blocker.write_text("")
     bad = config.replace(output_dir=blocker / "out", make_clips=False)
-    with pytest.raises(InputError, match="output-dir"):
+    with pytest.raises(InputError, match="choose another output folder") as caught:
         KickClipGenerator(bad).run(str(sample_stream), bad)
+    # the engine names the setting; each adapter says how to change it (issue 12)
+    assert "--" not in str(caught.value) and caught.value.setting == "output_dir"
+    assert caught.value.phrased(lambda field: "--output-dir").endswith(
+        "choose another --output-dir")
 
 
 def test_plan_chunks_overlap_and_cover_the_stream():
@@ -212,17 +216,18 @@ def test_rate_stores_the_rating_with_features_and_counts_it(run):
     result, _ = run
     generator = KickClipGenerator(result.config)
     counts = generator.rate(result.run_dir, 1, 1.0)
-    assert counts["ratings"] == 1
+    assert counts.ratings == 1
+    assert {"audio", "video"} <= set(counts.trained)  # a rating refits, from CLI and UI alike
     counts = generator.rate(result.run_dir, 1, 0.0)  # re-rating replaces
-    assert counts["ratings"] == 1
+    assert counts.ratings == 1
     assert generator.ratings(result.run_dir) == {1: 0.0}
     with pytest.raises(InputError, match="no clip 99"):
         generator.rate(result.run_dir, 99, 1.0)
     with pytest.raises(InputError, match="between 0"):
         generator.rate(result.run_dir, 1, 3.0)
     status = generator.model_status()
-    assert status["ratings"] == 1 and status["audio_trained_at"]
-    assert set(status["video_importances"]) >= {"motion_mean", "edge_density_mean"}
+    assert status.ratings == 1 and status.model("audio").trained_at
+    assert set(status.model("video").importances) >= {"motion_mean", "edge_density_mean"}
 
 
 def test_recut_changes_bounds_and_rewrites_the_json(run, ffmpeg):

@@ -31,17 +31,20 @@ def test_the_plan_has_events_and_every_kind_of_decoy():
     assert all(b0 >= a1 for (_, a1), (b0, _) in zip(spans, spans[1:]))  # no overlaps
 
 
+@pytest.mark.slow  # shares a ~13 s quality run
 def test_combined_list_meets_the_targets(results):
     s = results["combined"]
     assert s.recall >= 0.95 and s.precision >= 0.9 and s.decoys == 0
     assert s.coverage >= 0.9 and 2.0 <= s.pre_roll <= 10.0
 
 
+@pytest.mark.slow  # shares a ~13 s quality run
 def test_modality_lists_find_their_own_events(results):
     assert results["audio list"].recall >= 0.95
     assert results["video list"].recall >= 0.95
 
 
+@pytest.mark.slow  # shares a ~13 s quality run
 def test_the_seed_baseline_is_worse(results):
     ours, seed = results["combined"], results["seed baseline"]
     assert seed.recall < ours.recall or seed.decoys > ours.decoys

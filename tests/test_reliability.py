@@ -73,6 +73,7 @@ def test_a_playlist_pointing_at_local_files_is_refused(http_root, media_dir, hls
     assert media.probe_media(ffmpeg, f"{http_root}/honest.m3u8").has_audio
 
 
+@pytest.mark.slow  # ~15 s
 def test_a_full_disk_fails_one_clip_at_a_time_and_keeps_the_rest(sample_stream, tmp_path):
     """Files over 1 MB cannot be written (RLIMIT_FSIZE): big clips fail (smart cuts keep the
     source's bitrate: the noisy video event's clip is ~1.5 MB, the calm ones ~0.5 MB), the

@@ -85,3 +85,53 @@ def test_select_spans_skips_invalid_windows_and_respects_top_n():
 def test_smooth_keeps_length_and_mean_level():
     s = scoring.smooth(np.ones(10, np.float32), 3)
     assert s.shape == (10,) and np.allclose(s, 1)
+
+
+# --- the blend and the explanation (issue 12: pure, on plain arrays) ---------------------------
+
+def _signal(name, heuristic, weight, ml=None, covered=None):
+    h = np.asarray(heuristic, np.float32)
+    return scoring.ModalityInput(name, h[:, None], h, ml, weight, covered)
+
+
+def test_missing_chat_is_absent_from_the_blend_never_zero():
+    valid = np.ones(4, bool)
+    audio = _signal("audio", [1.0, 1.0, 1.0, 1.0], 0.5)
+    video = _signal("video", [3.0, 3.0, 3.0, 3.0], 0.5)
+    covered = np.array([True, True, False, False])
+    chat = _signal("chat", [5.0, 5.0, 5.0, 5.0], 1.0, covered=covered)
+    with_chat = scoring.blend([audio, video, chat], valid, ml_share=0.0)
+    without = scoring.blend([audio, video], valid, ml_share=0.0)
+    # where chat is unknown the score is the audio/video mean, not pulled down by a zero
+    assert with_chat.combined[2:].tolist() == without.combined[2:].tolist() == [2.0, 2.0]
+    assert with_chat.combined[:2].tolist() == [(0.5 + 1.5 + 5.0) / 2] * 2
+    assert np.isnan(with_chat.chat[2:]).all() and with_chat.chat[:2].tolist() == [5.0, 5.0]
+    assert without.chat is None and with_chat.ml is None
+
+
+def test_the_model_takes_its_share_of_each_signal_and_invalid_windows_are_nan():
+    valid = np.array([True, True, False])
+    audio = _signal("audio", [0.0, 0.0, 0.0], 1.0, ml=np.full(3, 4.0, np.float32))
+    scores = scoring.blend([audio], valid, ml_share=0.25)
+    assert scores.audio.tolist() == [1.0, 1.0, 1.0] and scores.ml.tolist() == [4.0] * 3
+    assert scores.combined[:2].tolist() == [1.0, 1.0] and np.isnan(scores.combined[2])
+    assert scoring.blend([audio], valid, ml_share=3.0).audio.tolist() == [4.0] * 3  # at most all
+
+
+def test_rank_explains_each_highlight_by_its_largest_contributions():
+    from config import Config
+
+    config = Config(top_n=1, clip_length_s=4.0, pre_roll_s=1.0, min_gap_s=1.0, smooth_s=1.0,
+                    window_s=1.0)
+    audio_names = scoring.modality("audio").features
+    z = np.zeros((30, len(audio_names)), np.float32)
+    z[20, audio_names.index("rms_mean")] = 6.0
+    heuristic = scoring.weighted_score(z, audio_names, config.audio_weights)
+    inputs = [scoring.ModalityInput("audio", z, heuristic, None, 1.0)]
+    ranking = scoring.rank(scoring.blend(inputs, np.ones(30, bool), 0.0), np.ones(30, bool),
+                           1.0, 30.0, config)
+    (h,) = ranking.highlights
+    assert h.peak == 20.5 and h.kind == "audio" and h.reasons[0].startswith("loud audio")
+    assert ranking.video_highlights == [] and ranking.chat_highlights == []
+    assert ranking.notes == ["ranked by the heuristic alone (no trained model yet)"]
+    assert [m.name for m in scoring.modalities()] == ["audio", "video", "chat"]

@@ -234,6 +234,7 @@ def test_files_outside_the_output_folder_are_refused(server, path):
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
                                              "(.ci/run installs it with apt)")
+@pytest.mark.slow  # a browser: ~9 s
 def test_a_first_time_user_in_a_real_browser(server, short_stream, tmp_path):
     from playwright.sync_api import sync_playwright
 

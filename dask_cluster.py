@@ -39,8 +39,9 @@ def open_executor(config: Config) -> tuple[Any, Callable[[], None]]:
     try:
         from distributed import Client
     except ImportError as err:
-        raise InputError("--dask-scheduler needs dask.distributed - "
-                         "pip install -r requirements-dask.txt") from err
+        raise InputError("a Dask scheduler needs dask.distributed - "
+                         "pip install -r requirements-dask.txt",
+                         setting="dask_scheduler") from err
     address = config.dask_scheduler
     try:
         client = Client(address, timeout=config.request_timeout_s)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 # (the CLI a flag, the UI a field) through `KickClipError.phrased`.
 SETTING_WORDS = {
     "output_dir": "output folder",
+    "kick_token": "a Kick session token",
+    "dask_scheduler": "a Dask scheduler",
 }
 
 

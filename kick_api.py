@@ -82,7 +82,7 @@ PLAYBACK_REQUEST_BODY: dict[str, Any] = {
 }
 
 BLOCKED_MESSAGE = ("Kick refused the request (bot protection). Try again later, from another "
-                   "network, or pass --kick-token / the .m3u8 URL directly.")
+                   "network, or pass a Kick session token / the .m3u8 URL directly.")
 
 # What a browser sends with a fetch() from a kick.com page (streamlink's set, docs/KICK_API.md §5).
 API_HEADERS = {
@@ -286,7 +286,7 @@ class KickSession(RetrySession):
                 response: HTTPResponse | None) -> KickClipError:
         if response is not None and is_block_response(response.status, response.headers,
                                                       response.content):
-            return BlockedByKick(BLOCKED_MESSAGE)
+            return BlockedByKick(BLOCKED_MESSAGE, setting="kick_token")
         return super().give_up(url, reason, attempts, response)
 
 
@@ -432,7 +432,8 @@ class KickAPI:
         channel = pick(live, "channel", type=dict) or {}
         slug = channel.get("slug") or slug
         if not body.get("source"):
-            raise KickAPIError(_no_playback_message(video_id, body.get("status")))
+            raise KickAPIError(_no_playback_message(video_id, body.get("status")),
+                                setting="kick_token")
         duration_ms = as_float(live.get("duration"))
         return self._finish(
             kind="vod", channel=slug, id=video_id,
@@ -470,7 +471,8 @@ class KickAPI:
         play = self._json(response, f"playback of video {video_id}")
         vod_url = pick(play, "playback_url", "vod")
         if not vod_url:
-            raise KickAPIError(_no_playback_message(video_id, meta.get("status")))
+            raise KickAPIError(_no_playback_message(video_id, meta.get("status")),
+                                setting="kick_token")
         session = pick(play, "video_session", type=dict) or {}
         duration_s = as_float(meta.get("duration")) or \
             as_float(session.get("video_duration"))
@@ -576,10 +578,10 @@ class KickAPI:
         if response.status == 404:
             raise ChannelNotFound(f"Kick has no {what}")
         if not response.ok:
-            hint = " - for sub-only videos pass --kick-token" if response.status in (401, 403) \
+            hint = " - for sub-only videos pass a Kick session token" if response.status in (401, 403) \
                 else ""
             raise KickAPIError(f"Kick answered HTTP {response.status} for {what}: "
-                               f"{_error_text(response)}{hint}")
+                               f"{_error_text(response)}{hint}", setting="kick_token")
         try:
             return response.json()
         except ValueError as err:
@@ -619,12 +621,12 @@ def _clip_media_url(clip: Mapping[str, Any]) -> str | None:
 
 def _no_playback_message(video_id: str, status: Any) -> str:
     if status == "sub_only":
-        return (f"video {video_id} is for subscribers only - pass --kick-token with the "
+        return (f"video {video_id} is for subscribers only - pass a Kick session token: the "
                 "session_token of a subscribed account")
     if status == "private":
         return f"video {video_id} is private"
     return (f"Kick gave no playback URL for video {video_id} - it may be sub-only or private "
-            "(pass --kick-token if you are subscribed)")
+            "(pass a Kick session token if you are subscribed)")
 
 
 def _error_text(response: HTTPResponse) -> str:

@@ -529,7 +529,7 @@ def _fraction(cursor_us: int, start_us: int, end_us: int, done: bool) -> float:
 def skip_reason(kick: dict[str, Any] | None, config: Config) -> str | None:
     """Why a source gets no chat (None: fetch it)."""
     if not config.use_chat:
-        return "turned off (--no-chat)"
+        return "turned off"
     if not kick or kick.get("kind") != "vod":
         return "chat replay is fetched for Kick VODs only"
     if kick.get("channel_id") is None:

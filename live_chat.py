@@ -219,7 +219,7 @@ class _Reconnect(Exception):
 def skip_reason(kick: dict[str, Any] | None, config: Config) -> str | None:
     """Why a source gets no live chat (None: follow it)."""
     if not config.use_chat:
-        return "turned off (--no-chat)"
+        return "turned off"
     if not kick or kick.get("kind") != "channel":
         return "live chat is followed for live Kick channels only"
     if kick.get("chatroom_id") is None:

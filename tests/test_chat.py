@@ -359,7 +359,7 @@ def test_blocked_chat_leaves_the_term_out_and_no_chat_skips_it(kick, capsys, mon
     code, off, err = run_cli(capsys, LEGACY_VOD, "--no-chat")
     assert code == 0, err
     assert legacy_chat_requests(kick) == before
-    assert off["chat"]["reason"] == "turned off (--no-chat)"
+    assert off["chat"]["reason"] == "turned off"
     # left out, not zeroed: the ranking is exactly the one without chat
     assert [(h["peak"], h["score"]) for h in blocked["highlights"]] == \
         [(h["peak"], h["score"]) for h in off["highlights"]]

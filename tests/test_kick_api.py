@@ -395,7 +395,7 @@ def test_slugless_link_with_unknown_old_id(api):
 
 
 def test_sub_only_vod_asks_for_a_token(api):
-    with pytest.raises(KickAPIError, match="subscribers only - pass --kick-token"):
+    with pytest.raises(KickAPIError, match="subscribers only - pass a Kick session token"):
         api.resolve(f"kick.com/{WEB_SLUG}/videos/{SUB_ONLY_VOD_ID}")
 
 
@@ -509,6 +509,8 @@ def test_challenge_page_always_raises_blocked(server):
         with pytest.raises(BlockedByKick) as info:
             client.resolve(f"kick.com/{LIVE_SLUG}")
     assert str(info.value) == BLOCKED_MESSAGE
+    assert "--" not in str(info.value)  # the UI shows it as it is; the CLI names the flag
+    assert info.value.setting == "kick_token"
     assert server.count("/api/") == 4
 
 

@@ -119,6 +119,7 @@ def test_challenge_every_time_is_blocked_by_kick_exit_1(kick, capsys, tmp_path):
     assert code == 1
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: Kick refused the request (bot protection)")
+    assert "pass --kick-token / the .m3u8 URL" in last  # the engine names the setting in words
     assert not list((tmp_path / "temp_chunks").glob("*"))
     assert not (tmp_path / "output_clips").exists() or not any(
         (tmp_path / "output_clips").iterdir())

@@ -306,6 +306,6 @@ def test_live_channel_resolution_carries_the_chatroom_id(tmp_path):
         source = sources.resolve_source(f"https://kick.com/{LIVE_SLUG}", config)
     assert source.kick["chatroom_id"] == 32805
     assert skip_reason(source.kick, config) is None
-    assert skip_reason(source.kick, config.replace(use_chat=False)) == "turned off (--no-chat)"
+    assert skip_reason(source.kick, config.replace(use_chat=False)) == "turned off"
     assert "live Kick channels only" in skip_reason({**source.kick, "kind": "vod"}, config)
     assert "no chatroom id" in skip_reason({**source.kick, "chatroom_id": None}, config)

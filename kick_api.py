@@ -578,8 +578,8 @@ class KickAPI:
         if response.status == 404:
             raise ChannelNotFound(f"Kick has no {what}")
         if not response.ok:
-            hint = " - for sub-only videos pass a Kick session token" if response.status in (401, 403) \
-                else ""
+            hint = (" - for sub-only videos pass a Kick session token"
+                    if response.status in (401, 403) else "")
             raise KickAPIError(f"Kick answered HTTP {response.status} for {what}: "
                                f"{_error_text(response)}{hint}", setting="kick_token")
         try:

@@ -438,31 +438,21 @@ class KickClipGenerator:
             heuristic = scoring.weighted_score(z, names, weights)
             ml = model.predict(modality, names, z, channel)
             parts[modality] = (z, heuristic, ml)
-        ml_share = (1 - config.heuristic_weight) * (
-            1 + rating_share(model.store.rating_count(channel)))
-        blended: dict[str, np.ndarray] = {}
-        ml_parts = []
-        for modality, (_, heuristic, ml) in parts.items():
-            if ml is None:
-                blended[modality] = heuristic
-            else:
-                share = min(ml_share, 1.0)
-                blended[modality] = ((1 - share) * heuristic + share * ml).astype(np.float32)
-                ml_parts.append(ml)
+        share = scoring.model_share(config.heuristic_weight,
+                                    rating_share(model.store.rating_count(channel)))
+        blended = {m: scoring.blend(heuristic, ml, share)
+                   for m, (_, heuristic, ml) in parts.items()}
+        ml_parts = [ml for _, _, ml in parts.values() if ml is not None]
         weight = {"audio": config.audio_weight, "video": config.video_weight}
-        total = np.full(len(valid), float(sum(weight[m] for m in blended)))
-        combined = sum((weight[m] * s.astype(np.float64) for m, s in blended.items()),
-                       np.zeros(len(valid)))
-        chat_score = chat_z = None
+        chat_score = chat_z = chat_heuristic = use = None
         if chat is not None and len(chat.covered) == len(valid):
             use = chat.covered & valid
             chat_z = np.zeros_like(chat.matrix)
             chat_z[use] = scoring.robust_z(chat.matrix[use])
-            heuristic = scoring.weighted_score(chat_z, CHAT_FEATURES, config.chat_weights)
-            chat_score = np.where(use, heuristic, np.nan).astype(np.float32)
-            combined = combined + config.chat_weight * np.where(use, heuristic, 0.0)
-            total = total + config.chat_weight * use
-        combined = combined / np.where(total > 0, total, 1.0)
+            chat_heuristic = scoring.weighted_score(chat_z, CHAT_FEATURES, config.chat_weights)
+            chat_score = np.where(use, chat_heuristic, np.nan).astype(np.float32)
+        combined = scoring.combine(blended, weight, len(valid), chat_heuristic,
+                                   config.chat_weight, use)
         combined = np.where(valid, combined, np.nan).astype(np.float32)
         ml_mean = np.mean(ml_parts, axis=0).astype(np.float32) if ml_parts else None
         return Scores(combined, blended.get("audio"), blended.get("video"), ml_mean,

@@ -27,6 +27,24 @@ REASON_WORDS = {
 }
 
 
+def robust_baseline(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column (median, scale) of `matrix` (n, f) as `robust_z` uses them: scale is
+    1.4826 * MAD, at least a tenth of the standard deviation and a small absolute floor.
+    Both float64 (f,). A live stream computes this on its recent past (`live.py`)."""
+    x = np.asarray(matrix, np.float64)
+    med = np.median(x, axis=0)
+    mad = np.median(np.abs(x - med), axis=0) * MAD_TO_SIGMA
+    scale = np.maximum(mad, 0.1 * x.std(axis=0))
+    scale = np.maximum(scale, 1e-3 * np.maximum(np.abs(med), 1.0) + 1e-9)
+    return med, scale
+
+
+def z_against(matrix: np.ndarray, med: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(matrix - med) / scale, squashed softly towards +-Z_LIMIT: float32 (n, f)."""
+    z = (np.asarray(matrix, np.float64) - med) / scale
+    return (Z_LIMIT * np.tanh(z / Z_LIMIT)).astype(np.float32)
+
+
 def robust_z(matrix: np.ndarray) -> np.ndarray:
     """Per-column robust z-score of `matrix` (n, f): (x - median) / (1.4826 * MAD), squashed.
 
@@ -37,12 +55,8 @@ def robust_z(matrix: np.ndarray) -> np.ndarray:
     x = np.asarray(matrix, np.float64)
     if x.size == 0:
         return x.astype(np.float32)
-    med = np.median(x, axis=0)
-    mad = np.median(np.abs(x - med), axis=0) * MAD_TO_SIGMA
-    scale = np.maximum(mad, 0.1 * x.std(axis=0))
-    scale = np.maximum(scale, 1e-3 * np.maximum(np.abs(med), 1.0) + 1e-9)
-    z = (x - med) / scale
-    return (Z_LIMIT * np.tanh(z / Z_LIMIT)).astype(np.float32)
+    med, scale = robust_baseline(x)
+    return z_against(x, med, scale)
 
 
 def weighted_score(z: np.ndarray, names: tuple[str, ...], weights: dict[str, float]
@@ -60,6 +74,34 @@ def contributions(z_row: np.ndarray, names: tuple[str, ...], weights: dict[str, 
     """(feature, weight * z) for one window, largest first."""
     pairs = [(k, float(weights[k] * z_row[names.index(k)])) for k in weights if k in names]
     return sorted(pairs, key=lambda p: -p[1])
+
+
+def model_share(heuristic_weight: float, rated_share: float) -> float:
+    """The learned model's share of a modality's score: 1 - heuristic_weight, growing towards
+    twice that as ratings accumulate (`rated_share` 0..1), at most 1."""
+    return min((1 - heuristic_weight) * (1 + rated_share), 1.0)
+
+
+def blend(heuristic: np.ndarray, ml: np.ndarray | None, share: float) -> np.ndarray:
+    """A modality's score: the heuristic, blended with the model's prediction when one exists."""
+    if ml is None:
+        return heuristic
+    return ((1 - share) * heuristic + share * ml).astype(np.float32)
+
+
+def combine(blended: dict[str, np.ndarray], weights: dict[str, float], n: int,
+            chat: np.ndarray | None = None, chat_weight: float = 0.0,
+            chat_use: np.ndarray | None = None) -> np.ndarray:
+    """The combined score (n,) float64: the weighted mean of the modality scores present, and
+    of the chat score where `chat_use` (bool (n,)) says chat covers the window. Missing chat
+    is left out of the mean, never counted as a silent chat."""
+    total = np.full(n, float(sum(weights[m] for m in blended)))
+    combined = sum((weights[m] * s.astype(np.float64) for m, s in blended.items()),
+                   np.zeros(n))
+    if chat is not None and chat_use is not None:
+        combined = combined + chat_weight * np.where(chat_use, chat, 0.0)
+        total = total + chat_weight * chat_use
+    return combined / np.where(total > 0, total, 1.0)
 
 
 def smooth(score: np.ndarray, width: int) -> np.ndarray:

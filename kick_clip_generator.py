@@ -17,7 +17,6 @@ a `(fraction, message)` callback and a `threading.Event` cancels.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -131,6 +130,7 @@ class RunResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now().astimezone().isoformat(
         timespec="seconds"))
+    live: dict[str, Any] | None = None  # live runs only (live.py): started_at, covered_s, state
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -153,6 +153,7 @@ class RunResult:
             "model": self.model,
             "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
             "run_dir": self.run_dir,
+            **({"live": self.live} if self.live is not None else {}),
         }
 
 
@@ -174,9 +175,12 @@ class KickClipGenerator:
     # The whole job ----------------------------------------------------------------------------
 
     def run(self, source: str, config: Config | None = None, progress: Progress | None = None,
-            cancel: threading.Event | None = None) -> RunResult:
+            cancel: threading.Event | None = None,
+            on_clip: Callable[[Highlight], None] | None = None) -> RunResult:
         """Analyse `source`, select highlights, cut clips (unless `make_clips` is off), write
-        `highlights.json`. Raises `KickClipError` subclasses for anything the user can fix."""
+        `highlights.json`. A live source is followed until it ends (`live.py`), `on_clip`
+        called as each clip lands. Raises `KickClipError` subclasses for anything the user
+        can fix."""
         config = config or self.config
         progress = progress or _no_progress
         cancel = cancel or threading.Event()
@@ -184,24 +188,24 @@ class KickClipGenerator:
 
         _check_writable(Path(config.output_dir))  # before any work, not after an hour of it
         progress(0.0, "resolving source")
-        src = resolve_source(source, config)
-        if not src.is_live:
-            return self._run(src, config, progress, cancel, t0)
-        recording: list[Path] = []
-        try:
-            src = self._record_live(src, config, progress, cancel, recording)
-            return self._run(src, config, progress, cancel, t0)
-        finally:
-            for path in recording:
-                path.unlink(missing_ok=True)
+        if config.live_wait:
+            import live  # noqa: PLC0415 - live mode only
+
+            src = live.resolve_waiting(source, config, progress, cancel)
+        else:
+            src = resolve_source(source, config)
+        if src.is_live:  # follow the broadcast, clipping as it goes (live.py)
+            import live  # noqa: PLC0415
+
+            return live.follow(self, src, config, progress, cancel, on_clip)
+        return self._run(src, config, progress, cancel, t0)
 
     def _run(self, src: Source, config: Config, progress: Progress, cancel: threading.Event,
              t0: float) -> RunResult:
         timings: dict[str, float] = {}
         processor = StreamProcessor(config)
         info = processor.probe(src.analysis_url)
-        notes = [f"live: analysed {config.live_window_s:.0f} s recorded from the moment the "
-                 "run started"] if src.kick and src.kick.get("is_live") else []
+        notes: list[str] = []
         duration = info.duration_s
         if duration is None or duration <= 0:
             raise InputError(f"{src.original}: length unknown (a live stream?) - "
@@ -278,27 +282,6 @@ class KickClipGenerator:
         return result
 
     # Steps ------------------------------------------------------------------------------------
-
-    def _record_live(self, src: Source, config: Config, progress: Progress,
-                     cancel: threading.Event, recording: list[Path]) -> Source:
-        """Record `live_window_s` of a live stream (both renditions, stream copy, one ffmpeg)
-        into temp_dir; the run then analyses the small copy and cuts from the big one. The
-        files are listed in `recording` for the caller to delete."""
-        temp = Path(config.temp_dir)
-        temp.mkdir(parents=True, exist_ok=True)
-        stem = f"live_{src.name}_{os.getpid()}"
-        low, high = temp / f"{stem}_analysis.ts", temp / f"{stem}_cut.ts"
-        urls = [(src.analysis_url, low)] + ([(src.cut_url, high)]
-                                             if src.cut_url != src.analysis_url else [])
-        recording += [path for _, path in urls]
-        ffmpeg = media.find_ffmpeg(config.ffmpeg_binary)
-        progress(0.01, f"recording {config.live_window_s:.0f} s of the live stream")
-        logger.info("recording %.0f s of %s", config.live_window_s, src.original)
-        media.run_ffmpeg(media.record_argv(ffmpeg, urls, config.live_window_s),
-                         timeout_s=config.live_window_s * 3 + 60, cancel=cancel)
-        cut = str(high) if len(urls) > 1 else str(low)
-        return dataclasses.replace(src, analysis_url=str(low), cut_url=cut, is_live=False,
-                                   identity="")
 
     def extract_features(self, processor: StreamProcessor, src: Source, info: media.MediaInfo,
                          config: Config, progress: Progress, cancel: threading.Event,

@@ -603,6 +603,7 @@ class LiveRun:
         self.scorer: RollingScorer | None = None
         self.trigger = LiveTrigger(config, config.window_s)
         self.info: media.MediaInfo | None = None
+        self._origin_pts: float | None = None  # the stream's timestamp of second 0
         self.state, self.reason = "live", ""
         self.t0 = time.perf_counter()
         self._queue: list[scoring.Span] = []
@@ -758,6 +759,14 @@ class LiveRun:
         more_after = len(run) < len(todo)
         begin = max(n, math.ceil(run[0].start_s / w - 1e-6))
         end_row = math.floor(run[-1].end_s / w + 1e-6)
+        # at most a chunk's worth at once (catching up on a long playlist window), and never
+        # past --live-for
+        capped = min(end_row, begin + max(1, int(self.config.chunk_duration_s / w)))
+        if self.config.live_for_s:
+            capped = min(capped, math.ceil(self.config.live_for_s / w - 1e-6))
+        if capped < end_row:
+            end_row, more_after = max(capped, begin), True
+            run = [s for s in run if s.start_s < end_row * w]
         if end_row <= begin:
             if not (more_after or final):
                 return False
@@ -772,14 +781,29 @@ class LiveRun:
             if begin * w - prev.start_s > CONTEXT_S + prev.duration_s:
                 break
             files.insert(0, prev)
-        file_t0 = files[0].start_s
-        skip = max(0, int(round((begin * w - file_t0) / w)))
         target = self.work / "analysis.ts"
         with open(target, "wb") as out:
             for s in files:
                 out.write(paths[s.seq].read_bytes())
-        length = (end_row - begin + skip) * w
-        rows, valid = self._analyse(target, length, skip, end_row - begin)
+        # Place the stretch on the stream's own clock, as a VOD decode of the same media
+        # would: second 0 is the first followed segment's first timestamp (re-anchored after
+        # a discontinuity, where timestamps start afresh). Decoding then starts at a whole
+        # second of that clock, so frames and samples fall into the same windows.
+        file_pts = media.probe_start_time(self.ffmpeg, str(target))
+        if file_pts is None:
+            file_pts = files[0].start_s + (self._origin_pts or 0.0)
+        if self._origin_pts is None or files[0].discontinuity:
+            self._origin_pts = file_pts - files[0].start_s
+        lead = self._origin_pts + begin * w - file_pts  # file start -> second `begin`
+        if lead < -1e-6:  # the stretch starts just after a whole second: begin at the next
+            begin, lead = begin + 1, lead + w
+            if end_row <= begin:
+                self._forget(run)
+                return more_after
+        skip = max(0, min(int(math.floor(lead / w + 1e-6)), int(round(CONTEXT_S / w))))
+        seek = max(0.0, lead - skip * w)
+        rows, valid = self._analyse(target, seek, (end_row - begin + skip) * w, skip,
+                                    end_row - begin)
         if begin > n:
             self._invalid(n, begin, "segments missing from the playlist" if n else
                           "before the first whole second")
@@ -808,17 +832,18 @@ class LiveRun:
         for i in range(first, end):
             self.trigger.feed(self.scorer.combined.values, i, self.scorer.warm)
 
-    def _analyse(self, path: Path, length_s: float, skip: int, count: int
+    def _analyse(self, path: Path, seek_s: float, length_s: float, skip: int, count: int
                  ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Per-second rows of `count` seconds after the first `skip` of `path` (a local .ts),
-        through the VOD path's decode and feature functions."""
+        """Per-second rows of `count` seconds of `path` (a local .ts) from `seek_s` on, after
+        the first `skip` (context), through the VOD path's decode and feature functions."""
         from stream_processor import Chunk, analyze_span  # noqa: PLC0415
 
         if self.info is None:
             self.info = media.probe_media(self.ffmpeg, str(path))
             self.scorer = self._new_scorer(self.info)
         got: list[Any] = []
-        result = analyze_span(self.ffmpeg, str(path), self.info, [Chunk(0, 0.0, length_s)],
+        result = analyze_span(self.ffmpeg, str(path), self.info,
+                              [Chunk(0, round(seek_s, 6), length_s)],
                               self.config, got.append, self.cancel, strict=False)
         if result.error:
             logger.warning("live: analysis of %.0f s failed: %s", length_s, result.error)

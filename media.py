@@ -148,6 +148,28 @@ def probe_media(ffmpeg: str, source: str, timeout_s: float = PROBE_TIMEOUT_S) ->
     return info
 
 
+_START = re.compile(r"Duration: [^,]*, start: (-?\d+(?:\.\d+)?)")
+
+
+def parse_start_time(stderr: str) -> float | None:
+    """The input's start time (the earliest stream's first timestamp) from `ffmpeg -i` output:
+    an MPEG-TS segment of a live stream starts where the broadcast's clock stood."""
+    m = _START.search(stderr)
+    return float(m.group(1)) if m else None
+
+
+def probe_start_time(ffmpeg: str, source: str, timeout_s: float = PROBE_TIMEOUT_S
+                     ) -> float | None:
+    """`parse_start_time` of `ffmpeg -i source` (a local file: live.py's stretches)."""
+    argv = [ffmpeg, "-hide_banner", "-nostdin", *input_args(source, timeout_s=timeout_s)]
+    logger.debug("probe start: %s", argv)
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as err:
+        raise MediaError(f"{source}: no answer within {timeout_s:.0f} s") from err
+    return parse_start_time(proc.stderr.decode("utf-8", "replace"))
+
+
 def last_error_line(stderr: str) -> str:
     """The last line of ffmpeg output that says something: not progress or banners, and not
     the generic summary ffmpeg prints after the specific reason."""

@@ -32,7 +32,7 @@ Media routes:
                                recorded media playlist for any rendition and small fake segments
     /live/...                  with `live=` a live_server.LiveBroadcast: its master and sliding
                                media playlists; the live channel (buddha) then plays it and
-                               goes offline when it ends
+                               is offline before it starts and after it ends
     /api/v1/stream/manifest.m3u8   the master with absolute variant URIs (E8's `vod`)
     /clips/.../playlist.m3u8   a media playlist (the lowest rendition, absolute segment URIs)
     /clips/....mp4             hls_dir/clip.mp4 if present, else fake bytes
@@ -382,7 +382,7 @@ class KickServer:
         if self.live is None or slug != LIVE_SLUG:
             return channel
         channel = copy.deepcopy(channel)
-        if self.live.ended:
+        if not self.live.started or self.live.ended:
             channel["livestream"] = None
             channel["playback_url"] = None
         else:

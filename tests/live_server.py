@@ -117,6 +117,10 @@ class LiveBroadcast:
             if self._t0 is None:
                 self._t0 = time.monotonic()
 
+    @property
+    def started(self) -> bool:
+        return self._t0 is not None
+
     def clock_s(self) -> float:
         """Broadcast seconds since the stream's first frame (negative while `empty_for_s`)."""
         if self._t0 is None:
@@ -208,6 +212,10 @@ class LiveBroadcast:
     def _media(self, rendition: str) -> str:
         published = self.published()
         shown = published[-self.window:]
+        if self.jump is not None and shown and shown[-1].start_s >= self.jump[0]:
+            # the encoder skipped ahead: the window restarts after the jump, so a client sees
+            # EXT-X-MEDIA-SEQUENCE jump over the segments that never came
+            shown = [seg for seg in shown if seg.start_s >= self.jump[0]]
         first = shown[0].index if shown else (published[-1].index + 1 if published else 0)
         lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{math.ceil(SEGMENT_S)}",
                  f"#EXT-X-MEDIA-SEQUENCE:{SEQ_BASE + first}"]

@@ -696,7 +696,7 @@ class LiveRun:
                 state = self.low_follower.state
                 self.reason = state.note or state.reason
                 if state.reason in ("stalled", "gone"):
-                    self.notes.append(f"live: {self.reason}; ended with what was clipped")
+                    self._note(f"live: {self.reason}; ended with what was clipped")
                 self._finish_naturally()
                 return True
             with self._lock:
@@ -723,6 +723,12 @@ class LiveRun:
                 self._queue_cv.wait(0.2)
         self.state = "ended"
 
+    def _note(self, text: str) -> None:
+        """A note for highlights.json, once (a long broadcast must not grow a list per batch)."""
+        with self._lock:
+            if text not in self.notes and len(self.notes) < 50:
+                self.notes.append(text)
+
     @property
     def covered_s(self) -> float:
         return (self.scorer.n if self.scorer else 0) * self.window_s
@@ -736,8 +742,12 @@ class LiveRun:
 
     def _gap(self, first_seq: int, end_seq: int, reason: str) -> None:
         with self._lock:
-            self.gaps.append({"first_sequence": first_seq, "end_sequence": end_seq,
-                              "reason": reason})
+            last = self.gaps[-1] if self.gaps else {}
+            if last.get("end_sequence") == first_seq and last.get("reason") == reason:
+                last["end_sequence"] = end_seq  # one entry per stretch, not per segment
+            else:
+                self.gaps.append({"first_sequence": first_seq, "end_sequence": end_seq,
+                                  "reason": reason})
         logger.warning("live: segments %d-%d lost: %s", first_seq, end_seq - 1, reason)
 
     def _batch(self, final: bool) -> bool:
@@ -857,7 +867,7 @@ class LiveRun:
                 rows[m][: len(have)] = have
                 valid[: len(have)] = True
         if not valid.all():
-            self.notes.append("live: part of a stretch could not be analysed")
+            self._note("live: part of a stretch could not be analysed (left out of scoring)")
         return rows, valid
 
     def _new_scorer(self, info: media.MediaInfo) -> RollingScorer:
@@ -926,7 +936,7 @@ class LiveRun:
                 work_dir=self.work, available_s=got[1] - got[0] - offset,
                 timeout_s=c.ffmpeg_timeout_s, cancel=self._cut_cancel)
             if made.note:
-                self.notes.append(f"clip {number} re-encoded whole: {made.note}")
+                self._note(f"clip {number} re-encoded whole: {made.note}")
             start = max(span.start, got[0])
             span = scoring.Span(span.peak, span.event_start, span.event_end, round(start, 3),
                                 round(start + duration, 3), span.index, span.score)

@@ -22,6 +22,7 @@ import main
 import scoring
 from audio_analyzer import AUDIO_FEATURES
 from config import Config
+from errors import InputError
 from kick_clip_generator import FEATURES_NAME, KickClipGenerator
 from kick_server import LIVE_SLUG, KickServer
 from live_server import LiveBroadcast, prepare_renditions
@@ -322,6 +323,8 @@ def test_a_live_run_folder_works_with_the_finished_run_tools(kick_run, ffmpeg):
     again = generator.rerank(run_dir, config.replace(top_n=3))
     assert any(covers(h.to_dict(), MOMENTS[0]) for h in again.highlights)
     generator.rate(run_dir, 1, 1.0, config)
+    with pytest.raises(InputError, match="live run"):
+        generator.recut(run_dir, 1, 10.0, 40.0, config)
     # the same seconds through the VOD path on the analysis rendition: the same features
     vod = generator.run(str(kick_run.broadcast.root / "160p30" / "playlist.m3u8"),
                         config.replace(make_clips=False, use_cache=False))

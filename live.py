@@ -617,26 +617,29 @@ class LiveRun:
 
         c = self.config
         self.run_dir = self.generator._new_run_dir(c, self.src.name)
-        Path(c.temp_dir).mkdir(parents=True, exist_ok=True)
-        self.work = Path(tempfile.mkdtemp(prefix="live-", dir=c.temp_dir))
-        (self.work / "low").mkdir()
-        self.buffer = SegmentBuffer(self.work / "high", c.live_buffer_s) if c.make_clips \
-            else None
-        self.low_follower = PlaylistFollower(
-            "analysis", 0, self.src.analysis_url, self.renewer, self.timeline, c, self.stop,
-            self._low_segment, self._gap)
-        self.high_follower = PlaylistFollower(
-            "clip", 1, self.src.cut_url, self.renewer, self.timeline, c, self.stop,
-            self.buffer.add, lambda a, b, why: None,
-            start_seq=lambda: self.timeline.first_seq) if self.buffer is not None else None
-        cutter = threading.Thread(target=self._cutter, name="live-cut", daemon=True) \
-            if self.buffer is not None else None
-        self._write_json()
-        self.progress(0.01, "live: waiting for the first segments")
-        natural = False
+        self.work: Path | None = None
+        self.buffer: SegmentBuffer | None = None
+        self.low_follower = self.high_follower = None
+        cutter: threading.Thread | None = None
+        natural = discard = False
         try:
+            Path(c.temp_dir).mkdir(parents=True, exist_ok=True)
+            self.work = Path(tempfile.mkdtemp(prefix="live-", dir=c.temp_dir))
+            (self.work / "low").mkdir()
+            if c.make_clips:
+                self.buffer = SegmentBuffer(self.work / "high", c.live_buffer_s)
+                self.high_follower = PlaylistFollower(
+                    "clip", 1, self.src.cut_url, self.renewer, self.timeline, c, self.stop,
+                    self.buffer.add, lambda a, b, why: None,
+                    start_seq=lambda: self.timeline.first_seq)
+                cutter = threading.Thread(target=self._cutter, name="live-cut", daemon=True)
+            self.low_follower = PlaylistFollower(
+                "analysis", 0, self.src.analysis_url, self.renewer, self.timeline, c,
+                self.stop, self._low_segment, self._gap)
+            self._write_json()
+            self.progress(0.01, "live: waiting for the first segments")
             self.low_follower.start()
-            if self.high_follower:
+            if self.high_follower is not None:
                 self.high_follower.start()
             if cutter is not None:
                 cutter.start()
@@ -644,13 +647,11 @@ class LiveRun:
         except KeyboardInterrupt:
             self.cancel.set()
         except KickClipError as err:
-            if not self.highlights:
-                self.stop.set()
-                self._cut_cancel.set()
-                shutil.rmtree(self.run_dir, ignore_errors=True)
+            if not self.highlights:  # nothing to keep: the error is the run's outcome
+                discard = True
                 raise
             logger.warning("live: %s; ending with what was clipped", err)
-            self.notes.append(f"live: {err}; ended with what was clipped")
+            self._note(f"live: {err}; ended with what was clipped")
             natural, self.state, self.reason = True, "ended", str(err)
         finally:
             if not natural:
@@ -659,18 +660,22 @@ class LiveRun:
             self.stop.set()
             with self._queue_cv:
                 self._queue_cv.notify_all()
-            if cutter is not None:
+            if cutter is not None and cutter.is_alive():
                 cutter.join()
             for follower in (self.low_follower, self.high_follower):
-                if follower and follower.is_alive():
+                if follower is not None and follower.is_alive():
                     follower.join(timeout=c.request_timeout_s + 5)
             if self.buffer is not None:
                 self.buffer.close()
-            shutil.rmtree(self.work, ignore_errors=True)
-            if self.scorer is not None and self.scorer.n:
-                self._features().save(self.run_dir / FEATURES_NAME)
-            result = self._result()
-            self._write_json(result)
+            if self.work is not None:
+                shutil.rmtree(self.work, ignore_errors=True)
+            if discard:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            else:
+                if self.scorer is not None and self.scorer.n:
+                    self._features().save(self.run_dir / FEATURES_NAME)
+                result = self._result()
+                self._write_json(result)
         self.progress(1.0, f"live: {self.reason}; {len(self.highlights)} clip(s)")
         return result
 

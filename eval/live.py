@@ -113,7 +113,7 @@ def evaluate(minutes: float, seed: int, speed: float, work: Path, ffmpeg: str) -
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         broadcast.start()
-        proc, wall, peak_kb, _ = run_measured(
+        proc, wall, peak_kb, samples = run_measured(
             [sys.executable, str(HERE.parent / "main.py"), f"https://kick.com/{LIVE_SLUG}",
              "--json"], env=env, cwd=str(work))
         ended_clock = broadcast.clock_s()
@@ -133,9 +133,13 @@ def evaluate(minutes: float, seed: int, speed: float, work: Path, ffmpeg: str) -
         rows.append((e, h is not None, latency))
     fooled = [h for h in highlights if any(overlaps(h, d) for d in decoys)
               and not any(overlaps(h, e) for e in moments)]
+    half = wall / 2  # memory must not grow with the broadcast: each half's peak
+    peaks = [max((kb for t, kb in samples if (t < half) == first), default=0) / 1024
+             for first in (True, False)]
     leftover = list((work / "temp").rglob("*.ts")) if (work / "temp").exists() else []
     return {"seed": seed, "rows": rows, "decoys": len(decoys), "fooled": len(fooled),
-            "clips": len(highlights), "peak_mb": peak_kb / 1024, "code": proc.returncode,
+            "clips": len(highlights), "peak_mb": peak_kb / 1024, "halves_mb": peaks,
+            "code": proc.returncode,
             "state": (data.get("live") or {}).get("state"),
             "reason": (data.get("live") or {}).get("reason"), "wall_s": wall,
             "ended_clock": ended_clock, "duration": broadcast.duration_s,
@@ -154,8 +158,8 @@ def main() -> None:
     lines = ["| seed | moment | kind | clipped | latency s (broadcast) |",
              "| --- | --- | --- | --- | --- |"]
     summary = ["| seed | part | moments clipped | latency median / max s | decoys clipped | "
-               "clips | peak RSS MB (tree) | ended by itself, exit | expired tokens seen | "
-               "buffer files left |",
+               "clips | peak RSS MB (tree; 1st / 2nd half) | ended by itself, exit | "
+               "expired tokens seen | buffer files left |",
                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
@@ -170,7 +174,8 @@ def main() -> None:
         lat_text = (f"{np.median(got):.1f} / {max(got):.1f}" if got else "-")
         summary.append(
             f"| {seed} | {SEEDS.get(seed, 'other')} | {hits}/{len(r['rows'])} | {lat_text} | "
-            f"{r['fooled']}/{r['decoys']} | {r['clips']} | {r['peak_mb']:.0f} | "
+            f"{r['fooled']}/{r['decoys']} | {r['clips']} | {r['peak_mb']:.0f} "
+            f"({r['halves_mb'][0]:.0f} / {r['halves_mb'][1]:.0f}) | "
             f"{'yes' if r['state'] == 'ended' else 'no'} ({r['reason']}), exit {r['code']} | "
             f"{r['renewed']} | {r['leftover']} |")
         print(summary[-1], file=sys.stderr)

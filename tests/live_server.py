@@ -24,6 +24,7 @@ are out. Switches for the faults the live follower must survive:
     jump           (at_s, n): the n segments from broadcast second `at_s` are never published,
                    so EXT-X-MEDIA-SEQUENCE jumps over them
     gone_at_end    after the last segment the playlists answer 404 instead of ENDLIST
+    discontinuity_at_s  EXT-X-DISCONTINUITY before the segment holding this broadcast second
 """
 
 from __future__ import annotations
@@ -83,11 +84,13 @@ class LiveBroadcast:
     def __init__(self, root: Path, *, speed: float = 8.0, window: int = 10,
                  empty_for_s: float = 0.0, token_ttl_s: float | None = None,
                  stall: tuple[float, float] | None = None,
-                 jump: tuple[float, int] | None = None, gone_at_end: bool = False) -> None:
+                 jump: tuple[float, int] | None = None, gone_at_end: bool = False,
+                 discontinuity_at_s: float | None = None) -> None:
         self.root = Path(root)
         self.speed, self.window, self.empty_for_s = speed, window, empty_for_s
         self.token_ttl_s, self.stall, self.jump = token_ttl_s, stall, jump
         self.gone_at_end = gone_at_end
+        self.discontinuity_at_s = discontinuity_at_s
         self.segments = self._read_segments()
         self.duration_s = self.segments[-1].end_s
         self.started_at = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
@@ -221,6 +224,9 @@ class LiveBroadcast:
                  f"#EXT-X-MEDIA-SEQUENCE:{SEQ_BASE + first}"]
         for seg in shown:
             when = self.started_at + timedelta(seconds=seg.start_s)
+            if (self.discontinuity_at_s is not None
+                    and seg.start_s <= self.discontinuity_at_s < seg.end_s):
+                lines.append("#EXT-X-DISCONTINUITY")
             lines += [f"#EXT-X-PROGRAM-DATE-TIME:{when.isoformat(timespec='milliseconds')}",
                       f"#EXTINF:{seg.duration_s:.3f},", f"{seg.index}.ts"]
         if self.ended and not self.gone_at_end:

@@ -256,9 +256,10 @@ def overlaps(h: dict, event: demo_media.PlantedEvent) -> bool:
 @pytest.fixture(scope="module")
 def kick_run(renditions, tmp_path_factory) -> LiveRun:
     """The live Kick channel, followed until it goes offline: a playlist empty for its first
-    10 s and playback tokens that expire after 40 broadcast seconds."""
+    10 s, playback tokens that expire after 40 broadcast seconds, and a playlist that stops
+    advancing for 10 s at 150 s (shorter than live_stall_s: survived)."""
     return run_live(tmp_path_factory.mktemp("kick_run"), renditions, [],
-                    empty_for_s=10.0, token_ttl_s=40.0)
+                    empty_for_s=10.0, token_ttl_s=40.0, stall=(150.0, 10.0))
 
 
 @pytest.mark.slow
@@ -349,7 +350,7 @@ def test_a_live_run_folder_works_with_the_finished_run_tools(kick_run, ffmpeg):
 def test_plain_hls_url_survives_a_jump_and_ends_cleanly_on_a_stall_without_clips(
         renditions, tmp_path):
     run = run_live(tmp_path, renditions, ["--no-clips"], kick=False,
-                   jump=(60.0, 2), stall=(150.0, math.inf))
+                   jump=(60.0, 2), discontinuity_at_s=90.0, stall=(150.0, math.inf))
     assert run.code == 0, run.err
     data = run.data
     assert data["live"]["state"] == "ended" and "stalled" in data["live"]["reason"]

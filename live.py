@@ -523,10 +523,6 @@ class SegmentBuffer:
                     del self._segments[seq]
             self.changed.notify_all()
 
-    def bytes_on_disk(self) -> int:
-        with self._lock:
-            return sum(p.stat().st_size for _, p in self._segments.values() if p.exists())
-
     def assemble(self, start_s: float, end_s: float, peak_s: float, target: Path
                  ) -> tuple[float, float] | None:
         """Byte-concatenate the contiguous segments that cover [start_s, end_s) around
@@ -914,9 +910,10 @@ class LiveRun:
     def _cut(self, span: scoring.Span) -> None:
         c = self.config
         # wait until the buffer holds the clip's end (or nothing more will come)
+        # (or the analysis is a minute past it: the clip rendition lags, cut what there is)
         with self.buffer.changed:
             while (self.buffer.newest_end_s < span.end and self.high_follower.is_alive()
-                   and not self._cut_cancel.is_set()):
+                   and self.covered_s < span.end + 60.0 and not self._cut_cancel.is_set()):
                 self.buffer.changed.wait(0.2)
         if self._cut_cancel.is_set():
             return

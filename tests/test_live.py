@@ -147,6 +147,19 @@ def test_rows_grow_without_copying_every_second():
     assert len(rows._data) <= 2048
 
 
+def test_the_clip_buffer_keeps_only_its_last_seconds_on_disk(tmp_path):
+    buffer = live.SegmentBuffer(tmp_path / "high", keep_s=60.0)
+    for seq in range(200):
+        buffer.add(live.Segment(seq, "", seq * 2.0, 2.0), b"x" * 1000)
+    assert len(list((tmp_path / "high").iterdir())) <= 32  # 60 s of 2 s segments, +1
+    target = tmp_path / "clip.ts"
+    assert buffer.assemble(350.0, 380.0, 360.0, target) == (350.0, 380.0)
+    assert target.stat().st_size == 15 * 1000
+    assert buffer.assemble(10.0, 40.0, 20.0, target) is None  # aged out
+    buffer.close()
+    assert not (tmp_path / "high").exists()
+
+
 # --- broadcasts on loopback -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -388,3 +401,27 @@ def test_wait_polls_an_offline_channel_until_it_goes_live(renditions, tmp_path):
     assert run.data["live"]["covered_s"] == pytest.approx(40, abs=2.5)
     assert "live-for" in run.data["live"]["reason"]
     assert run.server.count(f"/api/v2/channels/{LIVE_SLUG}") >= 3  # asked while offline
+
+
+@pytest.mark.slow
+def test_the_cancel_event_stops_a_live_run_as_ctrl_c_does(renditions, tmp_path):
+    """The UI's way to stop: the cancel event, set here from the clip callback."""
+    broadcast = LiveBroadcast(renditions, speed=8.0)
+    config = Config(output_dir=tmp_path / "out", models_dir=tmp_path / "models",
+                    temp_dir=tmp_path / "temp", live_poll_s=0.1, live_warmup_s=30,
+                    request_timeout_s=5)
+    cancel = threading.Event()
+    landed = []
+
+    def on_clip(h) -> None:
+        landed.append(h)
+        cancel.set()
+
+    with KickServer(live=broadcast) as server:
+        broadcast.start()
+        result = KickClipGenerator(config).run(server.url(broadcast.master_path()), config,
+                                               cancel=cancel, on_clip=on_clip)
+    assert result.live["state"] == "stopped" and len(landed) == 1
+    assert [h.clip_path for h in result.highlights] == [landed[0].clip_path]
+    assert Path(landed[0].clip_path).exists()
+    assert not any((tmp_path / "temp").rglob("*.ts"))

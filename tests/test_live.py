@@ -147,6 +147,15 @@ def test_rows_grow_without_copying_every_second():
     assert len(rows._data) <= 2048
 
 
+def test_a_segment_start_time_is_read_from_ffmpeg_output():
+    import media
+
+    stderr = ("Input #0, mpegts, from 'analysis.ts':\n"
+              "  Duration: 00:00:04.00, start: 49.423222, bitrate: 1604 kb/s\n")
+    assert media.parse_start_time(stderr) == pytest.approx(49.423222)
+    assert media.parse_start_time("Duration: N/A, bitrate: N/A") is None
+
+
 def test_the_clip_buffer_keeps_only_its_last_seconds_on_disk(tmp_path):
     buffer = live.SegmentBuffer(tmp_path / "high", keep_s=60.0)
     for seq in range(200):

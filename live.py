@@ -209,8 +209,10 @@ class LiveTrigger:
     (only once the scorer is warm); the event then grows as VOD selection grows it
     (`scoring.event_bounds` around the peak, at half-way between the recent median and the
     peak) and ends when the score has fallen below that level for two seconds (or after
-    `max_event_s`). The clip is `scoring.clip_span` of the event; a clip within `min_gap_s`
-    of the previous one, or beyond `max_per_hour` in the last hour, is dropped."""
+    `max_event_s`). The clip is `scoring.clip_span` of the event. A clip that would start within
+    `min_gap_s` of the previous one's end starts that much after it instead (less pre-roll),
+    or is dropped when the moment itself began before then; a clip beyond
+    `live_max_clips_per_hour` in the last hour is dropped."""
 
     config: Config
     window_s: float = 1.0
@@ -271,9 +273,20 @@ class LiveTrigger:
         span = scoring.Span(round((self._peak + 0.5) * w, 3), round(ev_start, 3),
                             round(ev_end, 3), start, end, self._peak,
                             round(float(score[self._peak]), 3))
-        if any(scoring._gap(start, end, s.start, s.end) < c.min_gap_s for s in self._last):
-            self.dropped.append({"peak": span.peak, "reason": "within min_gap_s of a clip"})
-            return None
+        if self._last and start < self._last[-1].end + c.min_gap_s:
+            # Too close to the clip before: start min_gap_s after it, with less pre-roll; a
+            # moment that began before then is (the tail of) what that clip already holds.
+            later = self._last[-1].end + c.min_gap_s
+            if later > ev_start:
+                self.dropped.append({"peak": span.peak, "reason": "within min_gap_s of a clip"})
+                return None
+            start, end = scoring.clip_span(ev_start, ev_end, math.inf,
+                                           clip_length_s=c.clip_length_s,
+                                           pre_roll_s=ev_start - later,
+                                           post_roll_s=c.post_roll_s,
+                                           max_clip_length_s=c.max_clip_length_s)
+            span = scoring.Span(span.peak, span.event_start, span.event_end, start, end,
+                                span.index, span.score)
         hour = [s for s in self._last if s.peak > span.peak - 3600.0]
         if c.live_max_clips_per_hour and len(hour) >= c.live_max_clips_per_hour:
             self.dropped.append({"peak": span.peak, "reason": "live_max_clips_per_hour reached"})

@@ -10,7 +10,8 @@ is left to end by itself when the channel goes offline. Measured: for every mome
 first minute (the warm-up), whether a clip covers it and its latency - broadcast seconds from
 the moment's end to its clip file appearing, on the broadcast's own clock; decoys clipped;
 peak RSS of the whole process tree (Python and every ffmpeg); the exit code. Seed 0 is the
-one the thresholds were looked at on; seed 7 is held out. Appends to eval/RESULTS.md.
+one the thresholds were looked at on; seed 11 is held out (see SEEDS). Appends to
+eval/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ EVENT_KINDS = ("audio", "video", "both")
 DECOY_KINDS = ("music", "brb", "cut")
 WARMUP_S = 60.0
 LATENCY_BUDGET_S = 45.0
-SEEDS = {0: "tuning", 7: "held out"}
+# Seed 7 was held out until its one miss (two moments 26 s apart: the second was dropped by the
+# min gap) changed how a close clip is placed; seed 11 is held out since.
+SEEDS = {0: "tuning", 7: "looked at once", 11: "held out"}
 
 
 def plan(minutes: float, seed: int) -> list[demo_media.PlantedEvent]:

@@ -107,12 +107,15 @@ def test_a_one_second_spike_does_not_trigger_and_close_moments_keep_the_min_gap(
     config = Config(live_baseline_s=120, live_warmup_s=30, min_gap_s=10)
     rows = _calm(300)
     _bump(rows, 60, 61)  # one second, however high (a scene cut): 3 s smoothed stay below
-    _bump(rows, 100, 110)
-    _bump(rows, 125, 135)  # its clip would overlap the first one's
-    _bump(rows, 200, 210)
+    _bump(rows, 100, 110)  # clip 92-122
+    _bump(rows, 125, 135)  # began before 122 + min gap: what the first clip runs into
+    _bump(rows, 170, 180)  # clip 162-192
+    _bump(rows, 205, 215)  # its clip would start at 197: starts at 202 instead
     _, trigger, spans = _feed(config, rows)
-    assert [round(s.peak) // 10 for s in spans] == [10, 20]
+    assert [round(s.peak) // 10 for s in spans] == [10, 17, 20]
     assert trigger.dropped and "min_gap" in trigger.dropped[0]["reason"]
+    assert spans[2].start == pytest.approx(spans[1].end + 10)
+    assert spans[2].start <= spans[2].event_start and spans[2].end >= spans[2].event_end
 
 
 def test_the_hourly_cap_drops_clips_beyond_it():

@@ -837,7 +837,9 @@ class LiveRun:
             if span is not None:
                 self._landed(span)
         self._forget([s for s in segs if s.end_s < end_row * w - CONTEXT_S - 4.0])
-        self.progress(0.01, f"live {_hms(self.covered_s)}, {len(self.highlights)} clip(s)")
+        limit = self.config.live_for_s
+        self.progress(min(0.99, max(0.01, self.covered_s / limit)) if limit else 0.01,
+                      f"live {_hms(self.covered_s)}, {len(self.highlights)} clip(s)")
         return True
 
     def _forget(self, segments: list[Segment]) -> None:

@@ -406,13 +406,17 @@ def test_ctrl_c_keeps_the_clips_writes_the_json_and_deletes_the_buffer(rendition
 
 
 @pytest.mark.slow
-def test_wait_polls_an_offline_channel_until_it_goes_live(renditions, tmp_path):
-    run = run_live(tmp_path, renditions, ["--wait", "--live-for", "40", "--no-clips"],
-                   start_after_s=1.0, speed=10.0)
+def test_wait_polls_an_offline_channel_until_it_goes_live_and_a_404_ends_it(renditions,
+                                                                            tmp_path):
+    """Offline at first (--wait asks again), then live; at the end the playlists answer 404
+    and the channel goes offline: the run ends by itself with everything."""
+    run = run_live(tmp_path, renditions, ["--wait", "--no-clips"], start_after_s=1.0,
+                   speed=10.0, gone_at_end=True)
     assert run.code == 0, run.err
-    assert run.data["live"]["covered_s"] == pytest.approx(40, abs=2.5)
-    assert "live-for" in run.data["live"]["reason"]
+    assert run.data["live"]["state"] == "ended" and "offline" in run.data["live"]["reason"]
+    assert run.data["live"]["covered_s"] == pytest.approx(BROADCAST_S, abs=2.5)
     assert run.server.count(f"/api/v2/channels/{LIVE_SLUG}") >= 3  # asked while offline
+    assert sum(covers(h, m) for h in run.data["highlights"] for m in MOMENTS) == len(MOMENTS)
 
 
 @pytest.mark.slow

@@ -80,7 +80,6 @@ class Config:
     frame_skip: int = _opt(5, "analyse every Nth video frame")
     analysis_width_px: int = _opt(160, "frames are scaled to this width (inside ffmpeg)")
     sample_rate_hz: int = _opt(22050, "audio is analysed as mono at this rate")
-    live_window_s: float = _opt(300.0, "how much of a live stream to analyse")
     workers: int = _opt(0, "chunks decoded at once (0: one per CPU core)")
     use_cache: bool = _opt(True, "reuse stored chunk features (re-runs, resuming)")
     chunk_attempts: int = _opt(2, "tries per chunk before it is skipped")
@@ -124,6 +123,23 @@ class Config:
                                         "given up (the run goes on with audio and video)")
     live_chat_backoff_s: float = _opt(1.0, "live chat: reconnect n waits live_chat_backoff_s "
                                            "* 2**n seconds (at most 60)")
+
+    # Live (live.py): a live channel or HLS stream is followed while it broadcasts
+    live_for_s: float = _opt(0.0, "follow a live stream at most this long (0: until it ends)")
+    live_wait: bool = _opt(False, "wait for an offline Kick channel to go live (--wait)")
+    live_wait_poll_s: float = _opt(30.0, "first pause between two checks of an offline channel "
+                                         "(then longer, up to twice this)")
+    live_poll_s: float = _opt(1.0, "pause between two reloads of a live playlist")
+    live_stall_s: float = _opt(60.0, "a live playlist without a new segment this long ends the "
+                                     "run")
+    live_buffer_s: float = _opt(240.0, "seconds of the full-quality stream kept on disk to cut "
+                                       "clips from")
+    live_baseline_s: float = _opt(600.0, "live scores are relative to this many past seconds")
+    live_warmup_s: float = _opt(60.0, "no live clip before this many seconds are analysed")
+    live_threshold: float = _opt(2.0, "live: the smoothed score that starts a clip")
+    live_trigger_s: float = _opt(3.0, "live: seconds the score must stay above the threshold")
+    live_max_event_s: float = _opt(50.0, "live: a moment longer than this is cut at this length")
+    live_max_clips_per_hour: int = _opt(0, "live: at most this many clips per hour (0: no cap)")
 
     # Selection and clips
     top_n: int = _opt(10, "how many highlights to keep")
@@ -178,8 +194,24 @@ class Config:
         _check(8000 <= self.sample_rate_hz <= 48000, "sample_rate_hz must be 8000..48000")
         _check(0 <= self.workers <= 64, "workers must be between 0 (auto) and 64")
         _check(1 <= self.chunk_attempts <= 5, "chunk_attempts must be between 1 and 5")
-        _check(10 <= self.live_window_s <= 86400,
-               "live_window_s must be between 10 seconds and 24 hours")
+        _check(self.live_for_s == 0 or 10 <= self.live_for_s <= 7 * 86400,
+               "live_for_s must be 0 (until the broadcast ends) or 10 s .. 7 days")
+        _check(0.05 <= self.live_wait_poll_s <= 3600,
+               "live_wait_poll_s must be between 0.05 and 3600 seconds")
+        _check(0.05 <= self.live_poll_s <= 60, "live_poll_s must be between 0.05 and 60 seconds")
+        _check(1 <= self.live_stall_s <= 3600, "live_stall_s must be between 1 and 3600 seconds")
+        _check(self.live_buffer_s >= self.max_clip_length_s + 30,
+               "live_buffer_s must be at least max_clip_length_s + 30 seconds")
+        _check(30 <= self.live_baseline_s <= 7200,
+               "live_baseline_s must be between 30 and 7200 seconds")
+        _check(5 <= self.live_warmup_s <= self.live_baseline_s,
+               "live_warmup_s must be between 5 s and live_baseline_s")
+        _check(0 < self.live_threshold <= 10, "live_threshold must be between 0 and 10")
+        _check(1 <= self.live_trigger_s <= 60, "live_trigger_s must be between 1 and 60 seconds")
+        _check(5 <= self.live_max_event_s <= 600,
+               "live_max_event_s must be between 5 and 600 seconds")
+        _check(0 <= self.live_max_clips_per_hour <= 3600,
+               "live_max_clips_per_hour must be between 0 (no cap) and 3600")
         _check(0 <= self.audio_weight <= 100, "audio_weight must be between 0 and 100")
         _check(0 <= self.video_weight <= 100, "video_weight must be between 0 and 100")
         _check(self.audio_weight + self.video_weight > 0,

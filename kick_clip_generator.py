@@ -15,9 +15,7 @@ library: progress goes to a `(fraction, message)` callback and a `threading.Even
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
-import os
 import shutil
 import threading
 import time
@@ -30,6 +28,7 @@ import numpy as np
 
 import clips
 import kick_chat
+import live
 import media
 import runs
 import scoring
@@ -65,7 +64,7 @@ SAMPLES_PER_RUN = 60  # random windows stored per modality and run, besides the 
 
 # Where each stage sits on the progress bar (from, to). The analysis shares its stretch with
 # the chat fetch, which runs meanwhile: the bar shows the slower of the two.
-STAGES = {"resolve": (0.0, 0.01), "record": (0.01, 0.02), "analysis": (0.02, 0.85),
+STAGES = {"resolve": (0.0, 0.02), "analysis": (0.02, 0.85),
           "scoring": (0.86, 0.9), "clips": (0.9, 1.0)}
 
 
@@ -117,33 +116,43 @@ class KickClipGenerator:
     # The whole job ----------------------------------------------------------------------------
 
     def run(self, source: str, config: Config | None = None, progress: Progress | None = None,
-            cancel: threading.Event | None = None) -> RunResult:
+            cancel: threading.Event | None = None,
+            on_clip: Callable[[Highlight], None] | None = None) -> RunResult:
         """Analyse `source`, select highlights, cut clips (unless `make_clips` is off), write
-        `highlights.json`. Raises `KickClipError` subclasses for anything the user can fix."""
+        `highlights.json`. A live source is followed until it ends (`live.py`), `on_clip`
+        called as each clip lands. Raises `KickClipError` subclasses for anything the user
+        can fix."""
         config = config or self.config
         progress = progress or _no_progress
         cancel = cancel or threading.Event()
         watch = Stopwatch()
         runs.check_writable(Path(config.output_dir))  # before any work, not after an hour
-        processor = StreamProcessor(config)
-        recording: list[Path] = []
-        try:
-            with watch("probe"):
-                progress(STAGES["resolve"][0], "resolving source")
-                src = resolve_source(source, config)
-                if src.is_live:
-                    src = self._record_live(src, config, progress, cancel, recording)
-                info = processor.probe(src.analysis_url)
-            return self._run(src, info, processor, config, progress, cancel, watch)
-        finally:
-            for path in recording:
-                path.unlink(missing_ok=True)
+        with watch("probe"):
+            progress(STAGES["resolve"][0], "resolving source")
+            src = self.resolve_live_or_vod(source, config, progress, cancel)
+            if src.is_live:  # follow the broadcast, clipping as it goes
+                return live.follow(self, src, config, progress, cancel, on_clip)
+            processor = StreamProcessor(config)
+            info = processor.probe(src.analysis_url)
+        return self._run(src, info, processor, config, progress, cancel, watch)
+
+    @staticmethod
+    def resolve_live_or_vod(source: str, config: Config, progress: Progress,
+                            cancel: threading.Event) -> Source:
+        """What `source` is; with `live_wait`, an offline channel is waited for."""
+        if config.live_wait:
+            return live.resolve_waiting(source, config, progress, cancel)
+        return resolve_source(source, config)
+
+    def start_live(self, source: str, config: Config | None = None) -> live.LiveHandle:
+        """Follow a live source in a background thread (the UI's Live view): the handle
+        stops it, and says at any moment what has been scored and clipped so far."""
+        return live.LiveHandle(self, source, config or self.config).start()
 
     def _run(self, src: Source, info: media.MediaInfo, processor: StreamProcessor,
              config: Config, progress: Progress, cancel: threading.Event,
              watch: Stopwatch) -> RunResult:
-        notes = [f"live: analysed {config.live_window_s:.0f} s recorded from the moment the "
-                 "run started"] if src.kick and src.kick.get("is_live") else []
+        notes: list[str] = []
         duration = info.duration_s
         if duration is None or duration <= 0:
             raise InputError(f"{src.original}: length unknown (a live stream?) - "
@@ -221,28 +230,6 @@ class KickClipGenerator:
 
     # Steps ------------------------------------------------------------------------------------
 
-    def _record_live(self, src: Source, config: Config, progress: Progress,
-                     cancel: threading.Event, recording: list[Path]) -> Source:
-        """Record `live_window_s` of a live stream (both renditions, stream copy, one ffmpeg)
-        into temp_dir; the run then analyses the small copy and cuts from the big one. The
-        files are listed in `recording` for the caller to delete."""
-        temp = Path(config.temp_dir)
-        temp.mkdir(parents=True, exist_ok=True)
-        stem = f"live_{src.name}_{os.getpid()}"
-        low, high = temp / f"{stem}_analysis.ts", temp / f"{stem}_cut.ts"
-        urls = [(src.analysis_url, low)] + ([(src.cut_url, high)]
-                                             if src.cut_url != src.analysis_url else [])
-        recording += [path for _, path in urls]
-        ffmpeg = media.find_ffmpeg(config.ffmpeg_binary)
-        progress(STAGES["record"][0],
-                 f"recording {config.live_window_s:.0f} s of the live stream")
-        logger.info("recording %.0f s of %s", config.live_window_s, src.original)
-        media.run_ffmpeg(media.record_argv(ffmpeg, urls, config.live_window_s),
-                         timeout_s=config.live_window_s * 3 + 60, cancel=cancel)
-        cut = str(high) if len(urls) > 1 else str(low)
-        return dataclasses.replace(src, analysis_url=str(low), cut_url=cut, is_live=False,
-                                   identity="")
-
     def walk(self, processor: StreamProcessor, src: Source, info: media.MediaInfo,
              config: Config, progress: Progress, cancel: threading.Event,
              urls: StreamURLs | None = None) -> Walk:
@@ -270,8 +257,8 @@ class KickClipGenerator:
             ml = model.predict(m.name, m.features, z, channel) if m.learned else None
             inputs.append(scoring.ModalityInput(m.name, z, heuristic, ml, m.share(config),
                                                 covered))
-        ml_share = (1 - config.heuristic_weight) * (
-            1 + rating_share(model.store.rating_count(channel)))
+        ml_share = scoring.model_share(config.heuristic_weight,
+                                       rating_share(model.store.rating_count(channel)))
         return scoring.blend(inputs, features.valid, ml_share)
 
     def rank(self, features: StreamFeatures, scores: Scores, config: Config) -> Ranking:

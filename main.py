@@ -38,7 +38,7 @@ OPTIONS = {
     "--workers": ("workers", int),
     "--dask-scheduler": ("dask_scheduler", str),
     "--kick-token": ("kick_token", str),
-    "--live-window": ("live_window_s", float),
+    "--live-for": ("live_for_s", float),
 }
 
 
@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find the best moments of a stream and cut them into clips.",
         epilog="examples:\n  python main.py --demo\n  python main.py recording.mp4\n"
                "  python main.py https://host/vod/master.m3u8 --top-n 5 --no-clips\n"
+               "  python main.py https://kick.com/xqc --live-for 3600   (live: clips as it "
+               "goes)\n"
                "  python main.py rate output_clips/<run> 3 --keep   (teach the model)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -77,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-chat", dest="use_chat", action="store_false", default=None,
                         help="do not fetch a Kick VOD's chat replay (fetched at one page of "
                              "~25 messages a second: minutes for a long VOD, once, then cached)")
+    parser.add_argument("--wait", dest="live_wait", action="store_true", default=None,
+                        help="an offline Kick channel is checked every 30-60 s until it goes "
+                             "live, then followed")
     parser.add_argument("--json", action="store_true", help="print the result JSON to stdout")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table")
@@ -137,6 +142,14 @@ class TqdmProgress:
             self.bar.set_description_str(message, refresh=False)
             self.bar.update(max(0, int(fraction * 1000) - self.bar.n))
 
+    def write(self, line: str, file=None) -> None:
+        """Print a line without tearing the bar."""
+        file = file or sys.stdout
+        if self.bar is not None:
+            self.bar.write(line, file=file)
+        else:
+            print(line, file=file, flush=True)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -151,6 +164,13 @@ def format_table(result: dict) -> str:
     return "\n".join(rows)
 
 
+def clip_line(h) -> str:
+    """The line a live run prints as a clip lands (`h` a Highlight)."""
+    where = f" -> {Path(h.clip_path).name}" if h.clip_path else ""
+    return (f"clip at {hms(h.start)}-{hms(h.end)}  score {h.score:.2f}  {h.kind}: "
+            f"{', '.join(h.reasons) or '-'}{where}")
+
+
 def summary(result: dict) -> str:
     lines = [f"{result['title']} ({hms(result['duration_s'])})", format_table(result)]
     if result.get("kick"):  # files and URLs have no chat to speak of
@@ -160,6 +180,10 @@ def summary(result: dict) -> str:
     for item in result["failed_clips"]:
         lines.append(f"clip {item['rank']} failed: {item['reason']}")
     lines += [f"note: {n}" for n in result["notes"]]
+    if result.get("live"):
+        live = result["live"]
+        lines.append(f"live: {live['state']} after {_hms(live['covered_s'])} "
+                     f"({live.get('reason') or 'no reason given'})")
     if result.get("run_dir"):
         lines.append(f"written to {result['run_dir']}")
     return "\n".join(lines)
@@ -249,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {name: getattr(args, name) for name, _ in OPTIONS.values()}
     overrides.update(make_clips=args.make_clips, fast_cut=args.fast_cut,
                      smart_cut=args.smart_cut, use_cache=args.use_cache,
-                     use_chat=args.use_chat)
+                     use_chat=args.use_chat, live_wait=args.live_wait)
     progress = None
     cancel = threading.Event()
     try:
@@ -263,7 +287,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         source = demo_source(config) if args.demo else args.source
         progress = TqdmProgress(enabled=not (args.quiet or args.json))
-        result = generator.run(source, config, progress, cancel).to_dict()
+        bar = progress
+
+        def on_clip(h) -> None:  # live runs: a line per clip as it lands
+            if not args.quiet:
+                bar.write(clip_line(h), sys.stderr if args.json else sys.stdout)
+
+        # A live run ends on Ctrl-C by itself and returns what it clipped (exit 0).
+        result = generator.run(source, config, progress, cancel,
+                                               on_clip).to_dict()
     except KickClipError as err:
         if progress:
             progress.close()

@@ -192,6 +192,28 @@ def _probe_once(ffmpeg: str, source: str, timeout_s: float, attempts: int) -> Me
     return info
 
 
+_START = re.compile(r"Duration: [^,]*, start: (-?\d+(?:\.\d+)?)")
+
+
+def parse_start_time(stderr: str) -> float | None:
+    """The input's start time (the earliest stream's first timestamp) from `ffmpeg -i` output:
+    an MPEG-TS segment of a live stream starts where the broadcast's clock stood."""
+    m = _START.search(stderr)
+    return float(m.group(1)) if m else None
+
+
+def probe_start_time(ffmpeg: str, source: str, timeout_s: float = PROBE_TIMEOUT_S
+                     ) -> float | None:
+    """`parse_start_time` of `ffmpeg -i source` (a local file: live.py's stretches)."""
+    argv = [ffmpeg, "-hide_banner", "-nostdin", *input_args(source, timeout_s=timeout_s)]
+    logger.debug("probe start: %s", argv)
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as err:
+        raise MediaError(f"{source}: no answer within {timeout_s:.0f} s") from err
+    return parse_start_time(proc.stderr.decode("utf-8", "replace"))
+
+
 def last_error_line(stderr: str) -> str:
     """The last line of ffmpeg output that says something: not progress or banners, and not
     the generic summary ffmpeg prints after the specific reason."""
@@ -709,18 +731,6 @@ def join_argv(ffmpeg: str, video: str, audio: str | None, out_path: str, *,
 
 
 _PROGRESS_FRAME = re.compile(r"^frame=(\d+)", re.M)
-
-
-def record_argv(ffmpeg: str, sources: list[tuple[str, Path]], duration_s: float) -> list[str]:
-    """Record the first `duration_s` of each (url, target) pair, stream-copied to MPEG-TS, in
-    one ffmpeg process (so the renditions of a live stream cover the same moments)."""
-    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
-    for url, _ in sources:
-        argv += input_args(url)
-    for i, (_, target) in enumerate(sources):
-        argv += ["-map", f"{i}:v?", "-map", f"{i}:a?", "-c", "copy", "-t", f"{duration_s:.3f}",
-                 "-f", "mpegts", str(target)]
-    return argv
 
 
 def run_ffmpeg(argv: list[str], timeout_s: float = 300.0,

@@ -52,6 +52,7 @@ class RunResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now().astimezone().isoformat(
         timespec="seconds"))
+    live: dict[str, Any] | None = None  # live runs only (live.py): started_at, covered_s, state
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +75,7 @@ class RunResult:
             "model": self.model,
             "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
             "run_dir": self.run_dir,
+            **({"live": self.live} if self.live is not None else {}),
         }
 
 

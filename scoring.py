@@ -77,12 +77,32 @@ def robust_z(matrix: np.ndarray) -> np.ndarray:
     x = np.asarray(matrix, np.float64)
     if x.size == 0:
         return x.astype(np.float32)
+    med, scale = robust_baseline(x)
+    return z_against(x, med, scale)
+
+
+def robust_baseline(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column (median, scale) of `matrix` (n, f) as `robust_z` uses them: scale is
+    1.4826 * MAD, at least a tenth of the standard deviation and a small absolute floor.
+    Both float64 (f,). A live stream computes this on its recent past (`live.py`)."""
+    x = np.asarray(matrix, np.float64)
     med = np.median(x, axis=0)
     mad = np.median(np.abs(x - med), axis=0) * MAD_TO_SIGMA
     scale = np.maximum(mad, 0.1 * x.std(axis=0))
     scale = np.maximum(scale, 1e-3 * np.maximum(np.abs(med), 1.0) + 1e-9)
-    z = (x - med) / scale
+    return med, scale
+
+
+def z_against(matrix: np.ndarray, med: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(matrix - med) / scale, squashed softly towards +-Z_LIMIT: float32 (n, f)."""
+    z = (np.asarray(matrix, np.float64) - med) / scale
     return (Z_LIMIT * np.tanh(z / Z_LIMIT)).astype(np.float32)
+
+
+def model_share(heuristic_weight: float, rated_share: float) -> float:
+    """The learned model's share of a signal's score: 1 - heuristic_weight, growing towards
+    twice that as ratings accumulate (`rated_share` 0..1); `blend` caps it at 1."""
+    return (1 - heuristic_weight) * (1 + rated_share)
 
 
 def weighted_score(z: np.ndarray, names: tuple[str, ...], weights: dict[str, float]

@@ -66,9 +66,10 @@ def resolve_source(source: str, config: Config) -> Source:
         if stem in ("master", "playlist", "index", ""):
             stem = Path(path).parent.name or "stream"
         analysis = cut = text
+        live = False
         if path.lower().endswith(".m3u8"):
-            analysis, cut = hls_renditions(text, config)
-        return Source(text, analysis, cut, safe_name(stem), text, identity=path)
+            analysis, cut, live = hls_renditions_live(text, config)
+        return Source(text, analysis, cut, safe_name(stem), text, identity=path, is_live=live)
     if re.match(r"^[a-z][a-z0-9+.-]*://", text, re.I):
         raise InputError(f"{text}: only http(s) URLs, Kick links and local files are "
                          "supported - paste one of those")
@@ -130,11 +131,29 @@ _EXPIRED = re.compile(r"\b40[13]\b|Forbidden|Unauthorized")
 def hls_renditions(url: str, config: Config) -> tuple[str, str]:
     """(lowest, highest) rendition of an HLS master: analysis reads the small one, clips come
     from the best one. A media playlist is both."""
+    return hls_renditions_live(url, config)[:2]
+
+
+def hls_renditions_live(url: str, config: Config) -> tuple[str, str, bool]:
+    """`hls_renditions` and whether the stream is live: its (lowest) media playlist has no
+    EXT-X-ENDLIST and is not a VOD playlist (a live one is followed by live.py)."""
     with kick_api.KickSession(config) as session:
         response = session.get(url)
-    if not response.ok:
-        raise InputError(f"{url}: HTTP {response.status} - check the link")
-    try:
-        return kick_api.pick_variants(response.text, url)
-    except KickAPIError as err:
-        raise InputError(f"{err} - give an HLS (.m3u8) or MP4 link") from err
+        if not response.ok:
+            raise InputError(f"{url}: HTTP {response.status} - check the link")
+        try:
+            low, high = kick_api.pick_variants(response.text, url)
+        except KickAPIError as err:
+            raise InputError(f"{err} - give an HLS (.m3u8) or MP4 link") from err
+        text = response.text
+        if low != url:
+            media_answer = session.get(low)
+            text = media_answer.text if media_answer.ok else ""
+    return low, high, is_live_playlist(text)
+
+
+def is_live_playlist(text: str) -> bool:
+    """A media playlist that is still growing: no EXT-X-ENDLIST, not of type VOD."""
+    return (text.lstrip().startswith("#EXTM3U") and "#EXT-X-ENDLIST" not in text
+            and "#EXT-X-PLAYLIST-TYPE:VOD" not in text)
+

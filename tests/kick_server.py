@@ -30,6 +30,9 @@ Media routes:
                                hls_dir the recorded 5-rendition VOD master
     /hls/{path}                files under hls_dir (Range supported); without an hls_dir the
                                recorded media playlist for any rendition and small fake segments
+    /live/...                  with `live=` a live_server.LiveBroadcast: its master and sliding
+                               media playlists; the live channel (buddha) then plays it and
+                               is offline before it starts and after it ends
     /api/v1/stream/manifest.m3u8   the master with absolute variant URIs (E8's `vod`)
     /clips/.../playlist.m3u8   a media playlist (the lowest rendition, absolute segment URIs)
     /clips/....mp4             hls_dir/clip.mp4 if present, else fake bytes
@@ -175,8 +178,9 @@ class KickServer:
     """Threaded fake Kick; see the module docstring. Use as a context manager or call close()."""
 
     def __init__(self, hls_dir: Path | str | None = None, *,
-                 bandwidths: dict[str, int] | None = None) -> None:
+                 bandwidths: dict[str, int] | None = None, live: Any = None) -> None:
         self.hls_dir = Path(hls_dir) if hls_dir is not None else None
+        self.live = live  # a live_server.LiveBroadcast behind /live/ and the live channel
         self.bandwidths = {**KICK_BANDWIDTHS, **(bandwidths or {})}
         self._lock = threading.Lock()
         self._closing = threading.Event()  # ends stalled answers (Fault.slow, Fault.hang)
@@ -327,6 +331,8 @@ class KickServer:
             return self._playlist(self._master(absolute=False))
         if path.startswith("/hls/"):
             return self._hls_file(path[len("/hls/"):], range_header)
+        if path.startswith("/live/") and self.live is not None:
+            return self.live.route(path, query)
         if path.startswith("/clips/") and path.endswith(".m3u8"):
             return self._playlist(self._clip_playlist())
         if path.startswith("/clips/") and path.endswith(".mp4"):
@@ -343,13 +349,14 @@ class KickServer:
                 channel = self.channels.get(slug.lower())
                 if channel is None:
                     return 404, load_fixture("channel_not_found.json")
-                return 200, channel
+                return 200, self._live_channel(slug.lower(), channel)
             case ("GET", ["v2", "channels", channel_id, "messages"]):
                 return 200, self._chat_page(channel_id, query)
             case ("GET", ["v2", "channels", slug, "livestream"]):
                 channel = self.channels.get(slug.lower())
                 if channel is None:
                     return 404, load_fixture("channel_not_found.json")
+                channel = self._live_channel(slug.lower(), channel)
                 if not channel.get("livestream"):
                     return 200, {"data": None}
                 live = self._fixture("livestream_live.json")
@@ -376,6 +383,19 @@ class KickServer:
                 clip = self.mobile_clips.get(clip_id)
                 return (200, clip) if clip else (404, {"message": "Clip not found"})
         return not_found
+
+    def _live_channel(self, slug: str, channel: dict[str, Any]) -> dict[str, Any]:
+        """With a live broadcast attached, the live channel plays it (a fresh token on every
+        answer, as Kick signs playback URLs per request) and is offline once it has ended."""
+        if self.live is None or slug != LIVE_SLUG:
+            return channel
+        channel = copy.deepcopy(channel)
+        if not self.live.started or self.live.ended:
+            channel["livestream"] = None
+            channel["playback_url"] = None
+        else:
+            channel["playback_url"] = self.base_url + self.live.master_path()
+        return channel
 
     def _chat_page(self, channel_id: str, query: str) -> dict[str, Any]:
         """E13 with `?cursor=µs`: the newest `chat_page_size` messages older than the cursor

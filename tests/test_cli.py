@@ -78,7 +78,7 @@ def assert_bad_input(argv, message, capsys, tmp_path):
     (["input/x.mp4", "--chunk-duration", "inf"], "--chunk-duration must be a finite number"),
     (["input/x.mp4", "--audio-weight", "inf"], "--audio-weight must be a finite number"),
     (["input/x.mp4", "--audio-weight", "-1"], "--audio-weight must be between 0 and 100"),
-    (["input/x.mp4", "--live-window", "1e9"], "--live-window must be between"),
+    (["input/x.mp4", "--live-for", "1e9"], "--live-for must be 0 "),
     (["input/x.mp4", "--output-dir", "input/fake.mp4/out"],
      "cannot write to .*: Not a directory - choose another --output-dir"),
 ])

@@ -1,0 +1,1115 @@
+"""Live mode: clip a broadcast while it runs.
+
+    follow the live media playlists (both renditions, by media sequence number)
+      low rendition  -> every few seconds of new segments: decode [context + new] from a local
+                        byte-concatenated .ts with `stream_processor.analyze_span` -> per-second
+                        feature rows (the VOD feature functions)
+                     -> `RollingScorer`: robust z against a rolling baseline (median/MAD of the
+                        last `live_baseline_s`), the VOD heuristic weights and learned model
+                        (`scoring.blend`, `scoring.combine`)
+                     -> `LiveTrigger`: smoothed score above `live_threshold` for
+                        `live_trigger_s`, grown into its event (`scoring.event_bounds`), clip
+                        bounds as VOD (`scoring.clip_span`), min gap, cap per hour
+      high rendition -> `SegmentBuffer`: the last `live_buffer_s` of stream-copied segments on
+                        disk under the temp folder, deleted as they age out and on exit
+    -> each clip is smart-cut from the buffer (`media.cut_clip`), `highlights.json` rewritten
+       atomically, `on_clip` called (the CLI prints; this module never does).
+
+The run ends when the broadcast does (ENDLIST, the playlist gone, the channel offline), after
+`live_for_s`, on a stalled playlist, or on cancel / Ctrl-C; what was clipped stays and
+`features.npz` is saved, so finished-run tools (rerank, rate) work on a live run folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import m3u8
+import numpy as np
+
+import kick_api
+import kick_chat
+import media
+import runs
+import scoring
+import storage
+from audio_analyzer import AUDIO_FEATURES
+from config import Config
+from errors import Cancelled, KickAPIError, KickClipError, MediaError, NotLive
+from video_analyzer import VIDEO_FEATURES
+
+logger = logging.getLogger(__name__)
+
+ANALYSIS_STEP_S = 6.0  # decode the low rendition once this much new media is there
+CONTEXT_S = 2.0  # seconds decoded before the new ones (motion and flux need a previous frame)
+MODALITIES = (("audio", AUDIO_FEATURES), ("video", VIDEO_FEATURES))
+CHAT_COLUMNS = 4  # kick_chat.CHAT_FEATURES; the live chat rows arrive through the seam
+
+
+# --- growing per-second arrays ----------------------------------------------------------------
+
+class Rows:
+    """A float32 (n, f) array that grows by appending rows (amortised doubling): the only thing
+    that grows with the broadcast's length, a few dozen bytes a second."""
+
+    def __init__(self, columns: int, dtype: Any = np.float32, fill: Any = np.nan):
+        self._data = np.full((256, columns) if columns else 256, fill, dtype)
+        self._fill = fill
+        self.n = 0
+
+    def extend(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows, self._data.dtype)
+        need = self.n + len(rows)
+        if need > len(self._data):
+            bigger = np.full((max(need, 2 * len(self._data)), *self._data.shape[1:]),
+                             self._fill, self._data.dtype)
+            bigger[: self.n] = self._data[: self.n]
+            self._data = bigger
+        self._data[self.n: need] = rows
+        self.n = need
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._data[: self.n]
+
+
+# --- scoring on a rolling baseline ------------------------------------------------------------
+
+class RollingScorer:
+    """Scores each new second as the VOD path scores a stream, but against the recent past.
+
+    A live stream has no whole-stream statistics, so each feature's median and scale
+    (`scoring.robust_baseline`) come from the last `live_baseline_s` of valid rows, recomputed
+    once per batch of new rows (every few seconds), never per row. The heuristic weights, the
+    learned model (`predict(modality, names, z, channel)` or None) and the blend are the VOD
+    path's (`scoring.blend`, `scoring.combine`). Until `live_warmup_s` of valid rows exist the
+    scores are computed but `warm` is False, and the trigger does not fire.
+
+    Chat is a seam: `add` takes optional per-second chat rows (float32 (n, 4), the columns of
+    kick_chat.CHAT_FEATURES) with a covered mask (bool (n,)); chat joins the combined score as
+    the VOD path joins it, where covered, and is left out (never counted as zero) elsewhere.
+    """
+
+    def __init__(self, config: Config, has_audio: bool, has_video: bool,
+                 predict: Callable[..., np.ndarray | None] | None = None,
+                 channel: str | None = None, model_share: float = 0.0):
+        self.config = config
+        self.window_s = config.window_s
+        self.modalities = [(m, names) for m, names in MODALITIES
+                           if (has_audio if m == "audio" else has_video)]
+        self.features = {m: Rows(len(names)) for m, names in self.modalities}
+        self.z = {m: Rows(len(names)) for m, names in self.modalities}
+        self.parts = {m: Rows(0) for m, _ in self.modalities}  # blended per-modality scores
+        self.valid = Rows(0, bool, False)
+        self.combined = Rows(0)
+        self.ml = Rows(0)
+        self.chat = Rows(CHAT_COLUMNS)
+        self.chat_covered = Rows(0, bool, False)
+        self.chat_z = Rows(CHAT_COLUMNS)
+        self.chat_score = Rows(0)
+        self.predict, self.channel, self.share = predict, channel, model_share
+        self.weights = {"audio": config.audio_weight, "video": config.video_weight}
+        self.names = dict(self.modalities)
+        self.heuristic_weights = {"audio": config.audio_weights, "video": config.video_weights}
+        self.baseline_rows = max(1, int(round(config.live_baseline_s / self.window_s)))
+        self.warmup_rows = max(1, int(round(config.live_warmup_s / self.window_s)))
+        self.model_used = False
+
+    @property
+    def n(self) -> int:
+        return self.valid.n
+
+    @property
+    def warm(self) -> bool:
+        return int(self.valid.values[-self.baseline_rows:].sum()) >= self.warmup_rows
+
+    def add(self, rows: dict[str, np.ndarray], valid: np.ndarray,
+            chat: np.ndarray | None = None, chat_covered: np.ndarray | None = None) -> slice:
+        """Append the next seconds: `rows[modality]` float32 (k, f), `valid` bool (k,) (False
+        for seconds lost to a gap). Returns the slice of the new seconds in the score arrays."""
+        k = len(valid)
+        first = self.n
+        past = self.valid.values[-self.baseline_rows:]
+        start = first - len(past)
+        inputs = []
+        for m, names in self.modalities:
+            new = np.asarray(rows[m], np.float32).reshape(k, len(names))
+            z = _z_against_past(self.features[m].values[start:first][past], new, valid)
+            heuristic = scoring.weighted_score(z, names, self.heuristic_weights[m])
+            ml = self.predict(m, names, z, self.channel) if self.predict and k else None
+            self.model_used |= ml is not None
+            inputs.append(scoring.ModalityInput(m, z, heuristic, ml, self.weights[m]))
+            self.features[m].extend(new)
+            self.z[m].extend(z)
+        use = np.zeros(k, bool)
+        if chat is not None and chat_covered is not None:
+            chat = np.asarray(chat, np.float32).reshape(k, CHAT_COLUMNS)
+            use = np.asarray(chat_covered, bool) & valid
+            old_use = self.chat_covered.values[start:first] & past
+            chat_z = _z_against_past(self.chat.values[start:first][old_use], chat, use)
+            heuristic = scoring.weighted_score(chat_z, kick_chat.CHAT_FEATURES,
+                                               self.config.chat_weights)
+            inputs.append(scoring.ModalityInput("chat", chat_z, heuristic, None,
+                                                self.config.chat_weight, covered=use))
+            self.chat.extend(chat)
+            self.chat_z.extend(chat_z)
+        else:
+            self.chat.extend(np.full((k, CHAT_COLUMNS), np.nan, np.float32))
+            self.chat_z.extend(np.zeros((k, CHAT_COLUMNS), np.float32))
+        scores = scoring.blend(inputs, valid, self.share)  # the VOD path's blend, as it is
+        for m, _ in self.modalities:
+            self.parts[m].extend(np.where(valid, scores.parts[m], np.nan))
+        self.chat_covered.extend(use)
+        self.chat_score.extend(scores.parts.get("chat", np.full(k, np.nan, np.float32)))
+        self.combined.extend(scores.combined)
+        self.ml.extend(scores.ml if scores.ml is not None else np.full(k, np.nan))
+        self.valid.extend(valid)
+        return slice(first, first + k)
+
+    def scores(self) -> scoring.Scores:
+        """Every second so far as the VOD path's `Scores` (for `scoring.explain`)."""
+        parts = {m: self.parts[m].values for m, _ in self.modalities}
+        z = {m: self.z[m].values for m, _ in self.modalities}
+        if self.chat_covered.values.any():
+            parts["chat"], z["chat"] = self.chat_score.values, self.chat_z.values
+        ml = self.ml.values
+        return scoring.Scores(self.combined.values, parts, z,
+                              ml if np.isfinite(ml).any() else None)
+
+
+def _z_against_past(history: np.ndarray, new: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """`new` (k, f) as robust z against `history` (the recent valid rows) where `use`;
+    zeros elsewhere, and everywhere until there is a history to speak of."""
+    z = np.zeros(new.shape, np.float32)
+    if len(history) >= 2 and use.any():
+        med, scale = scoring.robust_baseline(history)
+        z[use] = scoring.z_against(new[use], med, scale)
+    return z
+
+
+class LiveTrigger:
+    """Turns the growing combined score into clip spans, one second at a time.
+
+    Fires when the trailing `smooth_s` mean of the score stays >= `threshold` for `hold_s`
+    (only once the scorer is warm); the event then grows as VOD selection grows it
+    (`scoring.event_bounds` around the peak, at half-way between the recent median and the
+    peak) and ends when the score has fallen below that level for two seconds (or after
+    `max_event_s`). The clip is `scoring.clip_span` of the event. A clip that would start within
+    `min_gap_s` of the previous one's end starts that much after it instead (less pre-roll),
+    or is dropped when the moment itself began before then; a clip beyond
+    `live_max_clips_per_hour` in the last hour is dropped."""
+
+    config: Config
+    window_s: float = 1.0
+    _run: int = 0
+    _active_from: int | None = None
+    _peak: int = 0
+    _last: list[scoring.Span] = field(default_factory=list)
+    dropped: list[dict[str, Any]] = field(default_factory=list)
+
+    def feed(self, score: np.ndarray, i: int, warm: bool) -> scoring.Span | None:
+        """Second `i` of `score` (the whole combined score so far, NaN where invalid) is new.
+        Returns a finished event's clip span, or None."""
+        c = self.config
+        w = self.window_s
+        smooth_n = max(1, int(round(c.smooth_s / w)))
+        recent = score[max(0, i - smooth_n + 1): i + 1]
+        smoothed = float(np.mean(recent)) if np.isfinite(recent).all() else -math.inf
+        if self._active_from is None:
+            self._run = self._run + 1 if warm and smoothed >= c.live_threshold else 0
+            if self._run >= max(1, int(round(c.live_trigger_s / w))):
+                self._active_from = i - self._run + 1
+                seg = score[self._active_from: i + 1]
+                self._peak = self._active_from + int(np.nanargmax(seg))
+            return None
+        if np.isfinite(score[i]) and score[i] > score[self._peak]:
+            self._peak = i
+        level = self._level(score, i)
+        below = not (np.isfinite(score[i]) and score[i] >= level)
+        below_before = i > 0 and not (np.isfinite(score[i - 1]) and score[i - 1] >= level)
+        too_long = (i - self._active_from + 1) * w >= c.live_max_event_s
+        if not ((below and below_before) or too_long or not np.isfinite(score[i])):
+            return None
+        return self._finish(score, i, level)
+
+    def flush(self, score: np.ndarray) -> scoring.Span | None:
+        """The broadcast ended: an event still running ends where the stream does."""
+        if self._active_from is None or len(score) == 0:
+            return None
+        i = len(score) - 1
+        return self._finish(score, i, self._level(score, i))
+
+    def _level(self, score: np.ndarray, i: int) -> float:
+        past = score[max(0, i - int(self.config.live_baseline_s / self.window_s)): i + 1]
+        base = float(np.nanmedian(past)) if np.isfinite(past).any() else 0.0
+        return base + 0.5 * (float(score[self._peak]) - base)
+
+    def _finish(self, score: np.ndarray, i: int, level: float) -> scoring.Span | None:
+        c, w = self.config, self.window_s
+        first = max(0, self._active_from - int(c.live_max_event_s / w))
+        seg = np.nan_to_num(score[first: i + 1], nan=-np.inf)
+        lo, hi = scoring.event_bounds(seg, self._peak - first, level)
+        lo, hi = lo + first, min(hi + first, i)
+        self._active_from, self._run = None, 0
+        ev_start, ev_end = lo * w, (hi + 1) * w
+        start, end = scoring.clip_span(ev_start, ev_end, math.inf, clip_length_s=c.clip_length_s,
+                                       pre_roll_s=c.pre_roll_s, post_roll_s=c.post_roll_s,
+                                       max_clip_length_s=c.max_clip_length_s)
+        span = scoring.Span(round((self._peak + 0.5) * w, 3), round(ev_start, 3),
+                            round(ev_end, 3), start, end, self._peak,
+                            round(float(score[self._peak]), 3))
+        if self._last and start < self._last[-1].end + c.min_gap_s:
+            # Too close to the clip before: start min_gap_s after it, with less pre-roll; a
+            # moment that began before then is (the tail of) what that clip already holds.
+            later = self._last[-1].end + c.min_gap_s
+            if later > ev_start:
+                self.dropped.append({"peak": span.peak, "reason": "within min_gap_s of a clip"})
+                return None
+            start, end = scoring.clip_span(ev_start, ev_end, math.inf,
+                                           clip_length_s=c.clip_length_s,
+                                           pre_roll_s=ev_start - later,
+                                           post_roll_s=c.post_roll_s,
+                                           max_clip_length_s=c.max_clip_length_s)
+            span = scoring.Span(span.peak, span.event_start, span.event_end, start, end,
+                                span.index, span.score)
+        hour = [s for s in self._last if s.peak > span.peak - 3600.0]
+        if c.live_max_clips_per_hour and len(hour) >= c.live_max_clips_per_hour:
+            self.dropped.append({"peak": span.peak, "reason": "live_max_clips_per_hour reached"})
+            return None
+        self._last = [*hour, span]
+        return span
+
+
+# --- following a live playlist ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Segment:
+    """One media segment: `seq` its media sequence number, `start_s` broadcast seconds from the
+    first segment the run followed."""
+
+    seq: int
+    url: str
+    start_s: float
+    duration_s: float
+    discontinuity: bool = False
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
+
+
+class Timeline:
+    """Media sequence number -> broadcast seconds, shared by both renditions (IVS renditions
+    share sequence numbers and boundaries). Second 0 is the start of the first segment seen.
+    Program date-times place a segment when the playlist has them; otherwise it follows the
+    one before it, and a jump over missing segments is bridged with their estimated length."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: dict[int, tuple[float, float]] = {}  # seq -> (start, duration)
+        self.first_seq: int | None = None
+        self.started_at: datetime | None = None
+        self._pdt0: datetime | None = None
+        self._last_seq: int | None = None
+
+    def place(self, seq: int, duration_s: float, pdt: datetime | None) -> float:
+        with self._lock:
+            if seq in self._known:
+                return self._known[seq][0]
+            if self.first_seq is None:
+                self.first_seq, self._pdt0 = seq, pdt
+                self.started_at = pdt or datetime.now(timezone.utc)
+                start = 0.0
+            elif pdt is not None and self._pdt0 is not None:
+                start = (pdt - self._pdt0).total_seconds()
+            else:
+                below = [s for s in self._known if s < seq]
+                if below:
+                    prev = max(below)
+                    p_start, p_dur = self._known[prev]
+                    start = p_start + p_dur + (seq - prev - 1) * duration_s
+                else:  # before the first one (the other rendition lags): count back
+                    f_start, _ = self._known[self.first_seq]
+                    start = f_start - (self.first_seq - seq) * duration_s
+            self._known[seq] = (round(start, 6), duration_s)
+            for old in [s for s in self._known if s < seq - 2000]:
+                del self._known[old]  # bounded: only recent neighbours are ever needed
+            return round(start, 6)
+
+
+class Renewer:
+    """Fresh playlist URLs when the signed ones expire: for a Kick link the channel is resolved
+    again (`sources.resolve_source`), for an HLS master URL the master is read again. Answers
+    (low, high) or None when the broadcast is over (channel offline, master gone). One request
+    serves both followers (results are reused for a few seconds)."""
+
+    def __init__(self, original: str, config: Config):
+        self.original, self.config = original, config
+        self._lock = threading.Lock()
+        self._last: tuple[float, tuple[str, str] | None] | None = None
+        self.count = 0
+
+    def renew(self) -> tuple[str, str] | None:
+        from sources import resolve_source  # noqa: PLC0415 - sources imports kick_api
+
+        with self._lock:
+            if self._last is not None and time.monotonic() - self._last[0] < 2.0:
+                return self._last[1]
+            self.count += 1
+            try:
+                src = resolve_source(self.original, self.config)
+                urls: tuple[str, str] | None = (src.analysis_url, src.cut_url)
+            except NotLive:
+                urls = None
+            except KickClipError as err:
+                logger.warning("live: cannot renew the playlist URLs: %s", err)
+                urls = None
+            self._last = (time.monotonic(), urls)
+            return urls
+
+
+@dataclass
+class FollowState:
+    """Why a follower stopped: "" while it runs, else "ended", "stalled", "gone" or "stopped"."""
+
+    reason: str = ""
+    note: str = ""
+
+
+class PlaylistFollower(threading.Thread):
+    """Polls one live media playlist and hands every new segment, in sequence order, to
+    `on_segment(segment, bytes)`; segments that could not be had go to `on_gap(seq, reason)`.
+    Every request has the config's timeout (`kick_api.RetrySession`). A refused or vanished
+    playlist (401/403/404/410) is renewed through `renewer` and followed on from the next
+    sequence number; a playlist without a new segment for `live_stall_s` ends the follow."""
+
+    def __init__(self, name: str, which: int, url: str, renewer: Renewer, timeline: Timeline,
+                 config: Config, stop: threading.Event,
+                 on_segment: Callable[[Segment, bytes], None],
+                 on_gap: Callable[[int, int, str], None], start_seq: Callable[[], int | None]
+                 | None = None):
+        super().__init__(name=f"live-{name}", daemon=True)
+        self.label, self.which, self.url = name, which, url
+        self.renewer, self.timeline, self.config, self.stop = renewer, timeline, config, stop
+        self.on_segment, self.on_gap, self.start_seq = on_segment, on_gap, start_seq
+        self.state = FollowState()
+        self.error: BaseException | None = None
+        self.bytes_fetched = 0
+
+    def run(self) -> None:
+        try:
+            self._follow()
+        except BaseException as err:  # noqa: BLE001 - handed to the run
+            self.error = err
+            self.state.reason = self.state.reason or "failed"
+        finally:
+            self.state.reason = self.state.reason or "stopped"
+
+    def _follow(self) -> None:
+        c = self.config
+        session = kick_api.RetrySession(c)
+        next_seq: int | None = None
+        last_new = time.monotonic()
+        refused = 0
+        try:
+            while not self.stop.is_set():
+                try:
+                    response = session.get(self.url)
+                except KickAPIError as err:  # 5xx / network failures outlasted the retries
+                    response, failure = None, str(err)
+                else:
+                    failure = "" if response.ok else f"HTTP {response.status}"
+                if response is None or response.status in (401, 403, 404, 410):
+                    refused += 1
+                    if refused > 3:
+                        self.state = FollowState("gone", f"the {self.label} playlist is gone "
+                                                 f"({failure})")
+                        return
+                    fresh = self.renewer.renew()
+                    if fresh is None:
+                        self.state = FollowState("ended", "the broadcast ended (the channel is "
+                                                 "offline or its playlist gone)")
+                        return
+                    self.url = fresh[self.which]
+                    if refused > 1:
+                        self.stop.wait(c.live_poll_s)
+                    continue
+                if not response.ok:
+                    self.stop.wait(c.live_poll_s)
+                    continue
+                refused = 0
+                playlist = m3u8.loads(response.text, uri=response.url or self.url)
+                if playlist.is_variant:  # a master where a media playlist was: take ours
+                    self.url = kick_api.pick_variants(response.text, self.url)[self.which]
+                    continue
+                got_new = False
+                first = playlist.media_sequence or 0
+                if next_seq is None and playlist.segments:
+                    wanted = self.start_seq() if self.start_seq else None
+                    next_seq = first if wanted is None else max(first, wanted)
+                for k, seg in enumerate(playlist.segments):
+                    seq = first + k
+                    if next_seq is None or seq < next_seq or self.stop.is_set():
+                        continue
+                    if seq > next_seq:
+                        self.on_gap(next_seq, seq, "segments left the playlist before they "
+                                    "were fetched (media sequence jumped)")
+                    duration = float(seg.duration or playlist.target_duration or 2.0)
+                    start = self.timeline.place(seq, duration, seg.program_date_time)
+                    segment = Segment(seq, seg.absolute_uri, start, duration,
+                                      bool(seg.discontinuity))
+                    data = self._fetch(session, segment)
+                    if data is None:
+                        self.on_gap(seq, seq + 1, "a segment could not be fetched")
+                    else:
+                        self.bytes_fetched += len(data)
+                        self.on_segment(segment, data)
+                    next_seq, got_new = seq + 1, True
+                if got_new:
+                    last_new = time.monotonic()
+                if playlist.is_endlist and (next_seq is None or next_seq >= first +
+                                            len(playlist.segments)):
+                    self.state = FollowState("ended", "the broadcast ended (end of playlist)")
+                    return
+                if time.monotonic() - last_new > c.live_stall_s:
+                    if self.renewer.renew() is None:
+                        self.state = FollowState("ended", "the broadcast ended (the channel "
+                                                 "is offline)")
+                    else:
+                        self.state = FollowState("stalled", f"the {self.label} playlist "
+                                                 f"stalled (no new segment for "
+                                                 f"{c.live_stall_s:.0f} s)")
+                    return
+                if not got_new:
+                    self.stop.wait(c.live_poll_s)
+        finally:
+            session.close()
+
+    def _fetch(self, session: kick_api.RetrySession, segment: Segment) -> bytes | None:
+        try:
+            response = session.get(segment.url)
+        except KickAPIError as err:
+            logger.warning("live: segment %d: %s", segment.seq, err)
+            return None
+        if not response.ok:
+            logger.warning("live: segment %d: HTTP %d", segment.seq, response.status)
+            return None
+        return response.content
+
+
+class SegmentBuffer:
+    """The high rendition's last `keep_s` seconds, stream-copied segment files in `folder`;
+    older ones are deleted as new ones arrive, all of them by `close`."""
+
+    def __init__(self, folder: Path, keep_s: float):
+        self.folder, self.keep_s = folder, keep_s
+        folder.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._segments: dict[int, tuple[Segment, Path]] = {}
+        self.newest_end_s = 0.0
+        self.changed = threading.Condition(self._lock)
+
+    def add(self, segment: Segment, data: bytes) -> None:
+        path = self.folder / f"{segment.seq}.ts"
+        path.write_bytes(data)
+        with self._lock:
+            self._segments[segment.seq] = (segment, path)
+            self.newest_end_s = max(self.newest_end_s, segment.end_s)
+            for seq, (old, old_path) in list(self._segments.items()):
+                if old.end_s < self.newest_end_s - self.keep_s:
+                    old_path.unlink(missing_ok=True)
+                    del self._segments[seq]
+            self.changed.notify_all()
+
+    def assemble(self, start_s: float, end_s: float, peak_s: float, target: Path
+                 ) -> tuple[float, float] | None:
+        """Byte-concatenate the contiguous segments that cover [start_s, end_s) around
+        `peak_s` into `target` (MPEG-TS segments join by concatenation). Returns (the first
+        segment's start, the last one's end) in broadcast seconds, or None when the buffer
+        holds nothing of the span."""
+        with self._lock:
+            chosen = sorted((s for s, _ in self._segments.values()
+                             if s.end_s > start_s and s.start_s < end_s), key=lambda s: s.seq)
+            paths = {s.seq: p for s, p in self._segments.values()}
+            if not chosen:
+                return None
+            # keep the contiguous run holding the peak (a gap splits the span)
+            runs: list[list[Segment]] = [[chosen[0]]]
+            for s in chosen[1:]:
+                if s.seq == runs[-1][-1].seq + 1 and not s.discontinuity:
+                    runs[-1].append(s)
+                else:
+                    runs.append([s])
+            run = next((r for r in runs if r[0].start_s <= peak_s < r[-1].end_s),
+                       max(runs, key=len))
+            with open(target, "wb") as out:
+                for s in run:
+                    out.write(paths[s.seq].read_bytes())
+            return run[0].start_s, run[-1].end_s
+
+    def close(self) -> None:
+        with self._lock:
+            self._segments.clear()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+def resolve_waiting(source: str, config: Config, progress: Callable[[float, str], None],
+                    cancel: threading.Event) -> Any:
+    """`sources.resolve_source`, but an offline channel is asked again until it goes live:
+    after `live_wait_poll_s`, then 1.5x longer each time up to twice that."""
+    from sources import resolve_source  # noqa: PLC0415
+
+    wait = config.live_wait_poll_s
+    while True:
+        try:
+            return resolve_source(source, config)
+        except NotLive as err:
+            logger.info("live: %s; asking again in %.0f s", err, wait)
+            progress(0.0, f"offline - next check in {wait:.0f} s")
+        if cancel.wait(wait):
+            raise Cancelled("cancelled while waiting for the channel to go live")
+        wait = min(wait * 1.5, 2 * config.live_wait_poll_s)
+
+
+class LiveRun:
+    """One live run: followers, analysis, trigger, cutter and the run folder. `follow` is the
+    entry point; see the module docstring."""
+
+    def __init__(self, generator: Any, src: Any, config: Config,
+                 progress: Callable[[float, str], None], cancel: threading.Event,
+                 on_clip: Callable[[Any], None] | None):
+        self.generator, self.src, self.config = generator, src, config
+        self.progress, self.cancel, self.on_clip = progress, cancel, on_clip
+        self.window_s = config.window_s
+        self.ffmpeg = media.find_ffmpeg(config.ffmpeg_binary)
+        self.stop = threading.Event()  # followers and the cutter
+        self.timeline = Timeline()
+        self.renewer = Renewer(src.original, config)
+        self._lock = threading.Lock()
+        self._low: dict[int, tuple[Segment, Path]] = {}
+        self._low_arrived = threading.Condition(self._lock)
+        self.gaps: list[dict[str, Any]] = []
+        self.notes: list[str] = []
+        self.failed: list[dict[str, Any]] = []
+        self.highlights: list[Any] = []  # Highlight, in landing order
+        self.scorer: RollingScorer | None = None
+        self.trigger = LiveTrigger(config, config.window_s)
+        self.info: media.MediaInfo | None = None
+        self._origin_pts: float | None = None  # the stream's timestamp of second 0
+        self.state, self.reason = "live", ""
+        self.t0 = time.perf_counter()
+        self._queue: list[scoring.Span] = []
+        self._queue_cv = threading.Condition()
+        self._cut_cancel = threading.Event()
+
+    # -- set-up and tear-down -----------------------------------------------------------------
+
+    def follow(self) -> Any:
+        c = self.config
+        self.run_dir = runs.new_run_dir(Path(c.output_dir), self.src.name)
+        self.work: Path | None = None
+        self.buffer: SegmentBuffer | None = None
+        self.low_follower = self.high_follower = None
+        cutter: threading.Thread | None = None
+        natural = discard = False
+        try:
+            Path(c.temp_dir).mkdir(parents=True, exist_ok=True)
+            self.work = Path(tempfile.mkdtemp(prefix="live-", dir=c.temp_dir))
+            (self.work / "low").mkdir()
+            if c.make_clips:
+                self.buffer = SegmentBuffer(self.work / "high", c.live_buffer_s)
+                self.high_follower = PlaylistFollower(
+                    "clip", 1, self.src.cut_url, self.renewer, self.timeline, c, self.stop,
+                    self.buffer.add, lambda a, b, why: None,
+                    start_seq=lambda: self.timeline.first_seq)
+                cutter = threading.Thread(target=self._cutter, name="live-cut", daemon=True)
+            self.low_follower = PlaylistFollower(
+                "analysis", 0, self.src.analysis_url, self.renewer, self.timeline, c,
+                self.stop, self._low_segment, self._gap)
+            self._write_json()
+            self.progress(0.01, "live: waiting for the first segments")
+            self.low_follower.start()
+            if self.high_follower is not None:
+                self.high_follower.start()
+            if cutter is not None:
+                cutter.start()
+            natural = self._analyse_loop()
+        except KeyboardInterrupt:
+            self.cancel.set()
+        except KickClipError as err:
+            if not self.highlights:  # nothing to keep: the error is the run's outcome
+                discard = True
+                raise
+            logger.warning("live: %s; ending with what was clipped", err)
+            self._note(f"live: {err}; ended with what was clipped")
+            natural, self.state, self.reason = True, "ended", str(err)
+        finally:
+            if not natural:
+                self.state, self.reason = "stopped", "stopped by the user"
+                self._cut_cancel.set()
+            self.stop.set()
+            with self._queue_cv:
+                self._queue_cv.notify_all()
+            if cutter is not None and cutter.is_alive():
+                cutter.join()
+            for follower in (self.low_follower, self.high_follower):
+                if follower is not None and follower.is_alive():
+                    follower.join(timeout=c.request_timeout_s + 5)
+            if self.buffer is not None:
+                self.buffer.close()
+            if self.work is not None:
+                shutil.rmtree(self.work, ignore_errors=True)
+            if discard:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            else:
+                if self.scorer is not None and self.scorer.n:
+                    self._features().save(self.run_dir / runs.FEATURES_NAME)
+                result = self._result()
+                self._write_json(result)
+        self.progress(1.0, f"live: {self.reason}; {len(self.highlights)} clip(s)")
+        return result
+
+    # -- the analysis loop (this thread) ------------------------------------------------------
+
+    def _analyse_loop(self) -> bool:
+        """Analyse as segments arrive until the broadcast ends (True) or the user stops (False)."""
+        c = self.config
+        while True:
+            if self.cancel.is_set():
+                return False
+            low_done = not self.low_follower.is_alive()
+            while self._batch(final=low_done):
+                if self.cancel.is_set():
+                    return False
+                if c.live_for_s and self.covered_s >= c.live_for_s:
+                    self.reason = f"followed for {c.live_for_s:.0f} s (--live-for)"
+                    self._finish_naturally()
+                    return True
+            if low_done:
+                if self.low_follower.error is not None:
+                    raise self.low_follower.error
+                state = self.low_follower.state
+                self.reason = state.note or state.reason
+                if state.reason in ("stalled", "gone"):
+                    self._note(f"live: {self.reason}; ended with what was clipped")
+                self._finish_naturally()
+                return True
+            with self._lock:
+                self._low_arrived.wait(0.2)
+
+    def _finish_naturally(self) -> None:
+        """Cut the event still running, if any, and every clip still waiting; then stop."""
+        if self.buffer is not None and self.high_follower.is_alive():
+            # let the clip rendition catch up with what was analysed (briefly)
+            deadline = time.monotonic() + 3 * self.config.live_poll_s + 5.0
+            with self.buffer.changed:
+                while (self.high_follower.is_alive() and time.monotonic() < deadline
+                       and self.buffer.newest_end_s < self.covered_s
+                       and not self.cancel.is_set()):
+                    self.buffer.changed.wait(0.2)
+        self.stop.set()  # the high follower ends: the cutter cuts from what the buffer has
+        if self.scorer is not None:
+            span = self.trigger.flush(self.scorer.combined.values)
+            if span is not None:
+                self._landed(span)
+        with self._queue_cv:
+            self._queue_cv.notify_all()
+            while self._queue and not self.cancel.is_set():
+                self._queue_cv.wait(0.2)
+        self.state = "ended"
+
+    def _note(self, text: str) -> None:
+        """A note for highlights.json, once (a long broadcast must not grow a list per batch)."""
+        with self._lock:
+            if text not in self.notes and len(self.notes) < 50:
+                self.notes.append(text)
+
+    @property
+    def covered_s(self) -> float:
+        return (self.scorer.n if self.scorer else 0) * self.window_s
+
+    def _low_segment(self, segment: Segment, data: bytes) -> None:
+        path = self.work / "low" / f"{segment.seq}.ts"
+        path.write_bytes(data)
+        with self._lock:
+            self._low[segment.seq] = (segment, path)
+            self._low_arrived.notify_all()
+
+    def _gap(self, first_seq: int, end_seq: int, reason: str) -> None:
+        with self._lock:
+            last = self.gaps[-1] if self.gaps else {}
+            if last.get("end_sequence") == first_seq and last.get("reason") == reason:
+                last["end_sequence"] = end_seq  # one entry per stretch, not per segment
+            else:
+                self.gaps.append({"first_sequence": first_seq, "end_sequence": end_seq,
+                                  "reason": reason})
+        logger.warning("live: segments %d-%d lost: %s", first_seq, end_seq - 1, reason)
+
+    def _batch(self, final: bool) -> bool:
+        """Analyse the next stretch of low-rendition segments if enough has arrived (any amount
+        when `final`). Returns True when it added rows."""
+        w = self.window_s
+        with self._lock:
+            segs = sorted((s for s, _ in self._low.values()), key=lambda s: s.seq)
+            paths = {s.seq: p for s, p in self._low.values()}
+        n = self.scorer.n if self.scorer else 0
+        todo = [s for s in segs if s.end_s > n * w + 1e-6]
+        if not todo:
+            return False
+        run = [todo[0]]
+        for s in todo[1:]:
+            if s.seq != run[-1].seq + 1 or s.discontinuity:
+                break
+            run.append(s)
+        more_after = len(run) < len(todo)
+        begin = max(n, math.ceil(run[0].start_s / w - 1e-6))
+        end_row = math.floor(run[-1].end_s / w + 1e-6)
+        # at most a chunk's worth at once (catching up on a long playlist window), and never
+        # past --live-for
+        capped = min(end_row, begin + max(1, int(self.config.chunk_duration_s / w)))
+        if self.config.live_for_s:
+            capped = min(capped, math.ceil(self.config.live_for_s / w - 1e-6))
+        if capped < end_row:
+            end_row, more_after = max(capped, begin), True
+            run = [s for s in run if s.start_s < end_row * w]
+        if end_row <= begin:
+            if not (more_after or final):
+                return False
+            self._forget(run)  # too short to hold a whole second
+            return more_after
+        if not final and not more_after and (end_row - begin) * w < ANALYSIS_STEP_S:
+            return False
+        # context: contiguous segments just before the run
+        files = list(run)
+        while (files[0].seq - 1) in paths and not files[0].discontinuity:
+            prev = next(s for s in segs if s.seq == files[0].seq - 1)
+            if begin * w - prev.start_s > CONTEXT_S + prev.duration_s:
+                break
+            files.insert(0, prev)
+        target = self.work / "analysis.ts"
+        with open(target, "wb") as out:
+            for s in files:
+                out.write(paths[s.seq].read_bytes())
+        # Place the stretch on the stream's own clock, as a VOD decode of the same media
+        # would: second 0 is the first followed segment's first timestamp (re-anchored after
+        # a discontinuity, where timestamps start afresh). Decoding then starts at a whole
+        # second of that clock, so frames and samples fall into the same windows.
+        file_pts = media.probe_start_time(self.ffmpeg, str(target))
+        if file_pts is None:
+            file_pts = files[0].start_s + (self._origin_pts or 0.0)
+        if self._origin_pts is None or files[0].discontinuity:
+            self._origin_pts = file_pts - files[0].start_s
+        lead = self._origin_pts + begin * w - file_pts  # file start -> second `begin`
+        if lead < -1e-6:  # the stretch starts just after a whole second: begin at the next
+            begin, lead = begin + 1, lead + w
+            if end_row <= begin:
+                self._forget(run)
+                return more_after
+        skip = max(0, min(int(math.floor(lead / w + 1e-6)), int(round(CONTEXT_S / w))))
+        seek = max(0.0, lead - skip * w)
+        rows, valid = self._analyse(target, seek, (end_row - begin + skip) * w, skip,
+                                    end_row - begin)
+        if begin > n:
+            self._invalid(n, begin, "segments missing from the playlist" if n else
+                          "before the first whole second")
+        new = self.scorer.add(rows, valid)
+        for i in range(new.start, new.stop):
+            span = self.trigger.feed(self.scorer.combined.values, i, self.scorer.warm)
+            if span is not None:
+                self._landed(span)
+        self._forget([s for s in segs if s.end_s < end_row * w - CONTEXT_S - 4.0])
+        limit = self.config.live_for_s
+        self.progress(min(0.99, max(0.01, self.covered_s / limit)) if limit else 0.01,
+                      f"live {_hms(self.covered_s)}, {len(self.highlights)} clip(s)")
+        return True
+
+    def _forget(self, segments: list[Segment]) -> None:
+        with self._lock:
+            for s in segments:
+                entry = self._low.pop(s.seq, None)
+                if entry:
+                    entry[1].unlink(missing_ok=True)
+
+    def _invalid(self, first: int, end: int, reason: str) -> None:
+        k = end - first
+        rows = {m: np.zeros((k, len(names)), np.float32) for m, names in self.scorer.modalities}
+        self.scorer.add(rows, np.zeros(k, bool))
+        self.gaps.append({"start": first * self.window_s, "end": end * self.window_s,
+                          "reason": reason})
+        for i in range(first, end):
+            self.trigger.feed(self.scorer.combined.values, i, self.scorer.warm)
+
+    def _analyse(self, path: Path, seek_s: float, length_s: float, skip: int, count: int
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Per-second rows of `count` seconds of `path` (a local .ts) from `seek_s` on, after
+        the first `skip` (context), through the VOD path's decode and feature functions."""
+        from stream_processor import Chunk, analyze_span  # noqa: PLC0415
+
+        if self.info is None:
+            self.info = media.probe_media(self.ffmpeg, str(path))
+            self.scorer = self._new_scorer(self.info)
+        got: list[Any] = []
+        result = analyze_span(self.ffmpeg, str(path), self.info,
+                              [Chunk(0, round(seek_s, 6), length_s)],
+                              self.config, got.append, self.cancel, strict=False)
+        if result.error:
+            logger.warning("live: analysis of %.0f s failed: %s", length_s, result.error)
+        valid = np.zeros(count, bool)
+        rows = {m: np.zeros((count, len(names)), np.float32)
+                for m, names in self.scorer.modalities}
+        if got:
+            part = got[0]
+            for m, _ in self.scorer.modalities:
+                have = getattr(part, m)[skip: skip + count]
+                rows[m][: len(have)] = have
+                valid[: len(have)] = True
+        if not valid.all():
+            self._note("live: part of a stretch could not be analysed (left out of scoring)")
+        return rows, valid
+
+    def _new_scorer(self, info: media.MediaInfo) -> RollingScorer:
+        from highlight_model import rating_share  # noqa: PLC0415
+
+        c = self.config
+        channel = (self.src.kick or {}).get("channel")
+        model = self.generator.model_for(c)
+        share = scoring.model_share(c.heuristic_weight,
+                                    rating_share(model.store.rating_count(channel)))
+        return RollingScorer(c, info.has_audio, info.has_video, model.predict, channel, share)
+
+    # -- clips --------------------------------------------------------------------------------
+
+    def _landed(self, span: scoring.Span) -> None:
+        """An event ended: cut it (in the cutter thread) or, without clips, list it now."""
+        if self.buffer is None:
+            self._deliver(span, None, None)
+            return
+        with self._queue_cv:
+            self._queue.append(span)
+            self._queue_cv.notify_all()
+
+    def _cutter(self) -> None:
+        while True:
+            with self._queue_cv:
+                while not self._queue and not (self.stop.is_set() or self._cut_cancel.is_set()):
+                    self._queue_cv.wait(0.2)
+                if not self._queue or self._cut_cancel.is_set():
+                    return
+                span = self._queue[0]
+            try:
+                self._cut(span)
+            finally:
+                with self._queue_cv:
+                    self._queue.pop(0)
+                    self._queue_cv.notify_all()
+
+    def _cut(self, span: scoring.Span) -> None:
+        c = self.config
+        # wait until the buffer holds the clip's end (or nothing more will come)
+        # (or the analysis is a minute past it: the clip rendition lags, cut what there is)
+        with self.buffer.changed:
+            while (self.buffer.newest_end_s < span.end and self.high_follower.is_alive()
+                   and self.covered_s < span.end + 60.0 and not self._cut_cancel.is_set()):
+                self.buffer.changed.wait(0.2)
+        if self._cut_cancel.is_set():
+            return
+        number = len(self.highlights) + len(self.failed) + 1
+        ext = ".mp4" if (self.info is None or self.info.has_video) else ".m4a"
+        stem = f"clip_{number:02d}_{_hms(span.start, '-')}"
+        source = self.work / f"cut_{number}.ts"
+        try:
+            got = self.buffer.assemble(span.start, span.end, span.peak, source)
+            if got is None:
+                raise MediaError("the clip's part of the stream is no longer buffered")
+            offset = max(0.0, span.start - got[0])
+            duration = min(span.end, got[1]) - max(span.start, got[0])
+            if duration < 1.0:
+                raise MediaError("less than a second of the clip was buffered")
+            peak = min(max(span.peak - got[0], 0.0), got[1] - got[0] - 0.1)
+            has_video = self.info is None or self.info.has_video
+            made = media.cut_clip(
+                self.ffmpeg, str(source), offset, duration, self.run_dir / f"{stem}{ext}",
+                fast=c.fast_cut, smart=c.smart_cut, has_video=has_video, preset=c.clip_preset,
+                thumbnail=(peak, self.run_dir / f"{stem}.jpg") if has_video else None,
+                work_dir=self.work, available_s=got[1] - got[0] - offset,
+                timeout_s=c.ffmpeg_timeout_s, cancel=self._cut_cancel)
+            if made.note:
+                self._note(f"clip {number} re-encoded whole: {made.note}")
+            start = max(span.start, got[0])
+            span = scoring.Span(span.peak, span.event_start, span.event_end, round(start, 3),
+                                round(start + duration, 3), span.index, span.score)
+            self._deliver(span, made.path, made.thumbnail)
+        except Cancelled:
+            return
+        except MediaError as err:
+            if self._cut_cancel.is_set():
+                return
+            logger.warning("live: clip %d failed: %s", number, err)
+            with self._lock:
+                self.failed.append({"rank": number, "start": span.start, "end": span.end,
+                                    "reason": str(err)})
+            self._write_json()
+        finally:
+            source.unlink(missing_ok=True)
+
+    def _deliver(self, span: scoring.Span, clip: Path | None, thumb: Path | None) -> None:
+        h = scoring.explain(0, span, self.scorer.scores(), self.config, None)
+        h = dataclasses.replace(h, clip_path=str(clip) if clip else None,
+                                thumbnail_path=str(thumb) if thumb else None)
+        with self._lock:
+            self.highlights.append(h)
+        # rating needs the features beside the clips, while the broadcast still runs
+        storage.write_atomically(self.run_dir / runs.FEATURES_NAME, self._features().save)
+        self._write_json()
+        if self.on_clip is not None:
+            self.on_clip(h)
+
+    # -- results ------------------------------------------------------------------------------
+
+    def _ranked(self) -> list[Any]:
+        with self._lock:
+            ordered = sorted(self.highlights, key=lambda h: (-h.score, h.start))
+        return [dataclasses.replace(h, rank=r) for r, h in enumerate(ordered, 1)]
+
+    def _features(self) -> Any:
+        from stream_processor import StreamFeatures  # noqa: PLC0415
+
+        s = self.scorer
+        return StreamFeatures(self.window_s, self.covered_s,
+                              s.features["audio"].values.copy() if "audio" in s.features
+                              else None,
+                              s.features["video"].values.copy() if "video" in s.features
+                              else None, s.valid.values.copy())
+
+    def _result(self) -> Any:
+        c = self.config
+        notes = list(self.notes)
+        if self.scorer is not None and not self.scorer.model_used:
+            notes.append("ranked by the heuristic alone (no trained model yet)")
+        notes.append("live: scores are relative to the last "
+                     f"{c.live_baseline_s:.0f} s; clips are named in the order they were cut")
+        dropped = len(self.trigger.dropped)
+        if dropped:
+            notes.append(f"live: {dropped} moment(s) not clipped (min gap or hourly cap)")
+        with self._lock:
+            gaps = [g for g in self.gaps if "start" in g]
+            lost = [g for g in self.gaps if "start" not in g]
+            failed = list(self.failed)
+        if lost:
+            notes.append(f"live: {len(lost)} stretch(es) of segments were lost")
+        started = self.timeline.started_at
+        return runs.RunResult(
+            source=self.src.original, title=self.src.title, duration_s=self.covered_s,
+            config=c, media=self.info.to_dict() if self.info else {},
+            highlights=self._ranked(), audio_highlights=[], video_highlights=[],
+            chat=kick_chat.unavailable("live chat is not scored yet"),
+            run_dir=str(self.run_dir), kick=self.src.kick, skipped_chunks=gaps,
+            failed_clips=failed, notes=notes,
+            model={"used": bool(self.scorer and self.scorer.model_used)},
+            timings_s={"total": time.perf_counter() - self.t0},
+            live={"started_at": started.isoformat(timespec="seconds") if started else None,
+                  "covered_s": round(self.covered_s, 3), "state": self.state,
+                  "reason": self.reason, "first_sequence": self.timeline.first_seq,
+                  "warm": bool(self.scorer and self.scorer.warm),
+                  "segments_lost": lost})
+
+    def _write_json(self, result: Any = None) -> None:
+
+        result = result or self._result()
+        with self._lock:
+            runs.save(self.run_dir, result)
+
+
+class LiveHandle:
+    """A live run in a background thread, for the UI: `start`, `stop`, and `snapshot` for what
+    has been scored and clipped so far. The CLI calls `follow` itself (in its own thread)."""
+
+    def __init__(self, generator: Any, source: str, config: Config):
+        self.generator, self.source, self.config = generator, source, config
+        self.cancel = threading.Event()
+        self.message = "resolving source"
+        self.error: KickClipError | None = None
+        self.result: Any = None
+        self._run: LiveRun | None = None
+        self._thread = threading.Thread(target=self._main, name="live", daemon=True)
+
+    def start(self) -> LiveHandle:
+        self._thread.start()
+        return self
+
+    def _progress(self, fraction: float, message: str) -> None:
+        self.message = message
+
+    def _main(self) -> None:
+        try:
+            runs.check_writable(Path(self.config.output_dir))
+            src = self.generator.resolve_live_or_vod(self.source, self.config, self._progress,
+                                                     self.cancel)
+            if not src.is_live:
+                raise NotLive(f"{src.original} is not live - analyse it in the Analyse tab")
+            self._run = LiveRun(self.generator, src, self.config, self._progress, self.cancel,
+                                None)
+            self.result = self._run.follow()
+        except KickClipError as err:
+            self.error = err
+            logger.warning("live: %s", err)
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """Ask the run to finish (what was clipped stays); True once it has."""
+        self.cancel.set()
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def run_dir(self) -> Path | None:
+        return getattr(self._run, "run_dir", None)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Where the run is: `state` ("starting", "live" ... as highlights.json's `live.state`,
+        or "failed"), `message`, `error`, `run_dir`, the clips so far (dicts, best first) and
+        the combined score per second so far (float32 (n,), NaN where not analysed)."""
+        run = self._run
+        if self.error is not None:
+            state = "failed"
+        elif run is None:
+            state = "starting"
+        else:
+            state = run.state
+        scorer = run.scorer if run is not None else None
+        return {"state": state, "message": self.message, "running": self.running,
+                "error": str(self.error) if self.error else None,
+                "run_dir": str(self.run_dir) if self.run_dir else None,
+                "covered_s": run.covered_s if run is not None else 0.0,
+                "highlights": [h.to_dict() for h in run._ranked()] if run is not None else [],
+                "scores": (scorer.combined.values.copy() if scorer is not None
+                           else np.zeros(0, np.float32)),
+                "window_s": self.config.window_s}
+
+
+def follow(generator: Any, src: Any, config: Config, progress: Callable[[float, str], None],
+           cancel: threading.Event, on_clip: Callable[[Any], None] | None = None) -> Any:
+    """Follow the live `src` (a `sources.Source` with is_live) until the broadcast ends,
+    `live_for_s`, cancel or Ctrl-C; returns the `RunResult` (its `live.state` says which)."""
+    return LiveRun(generator, src, config, progress, cancel, on_clip).follow()
+
+
+def _hms(seconds: float, sep: str = ":") -> str:
+    s = int(seconds)
+    return f"{s // 3600:02d}{sep}{s % 3600 // 60:02d}{sep}{s % 60:02d}"

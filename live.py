@@ -44,6 +44,7 @@ import media
 import runs
 import scoring
 import storage
+import timecode
 from audio_analyzer import AUDIO_FEATURES
 from config import Config
 from errors import Cancelled, KickAPIError, KickClipError, MediaError, NotLive
@@ -833,7 +834,7 @@ class LiveRun:
         self._forget([s for s in segs if s.end_s < end_row * w - CONTEXT_S - 4.0])
         limit = self.config.live_for_s
         self.progress(min(0.99, max(0.01, self.covered_s / limit)) if limit else 0.01,
-                      f"live {_hms(self.covered_s)}, {len(self.highlights)} clip(s)")
+                      f"live {timecode.hms(self.covered_s)}, {len(self.highlights)} clip(s)")
         return True
 
     def _forget(self, segments: list[Segment]) -> None:
@@ -928,7 +929,7 @@ class LiveRun:
             return
         number = len(self.highlights) + len(self.failed) + 1
         ext = ".mp4" if (self.info is None or self.info.has_video) else ".m4a"
-        stem = f"clip_{number:02d}_{_hms(span.start, '-')}"
+        stem = runs.clip_stem(number, span.start)
         source = self.work / f"cut_{number}.ts"
         try:
             got = self.buffer.assemble(span.start, span.end, span.peak, source)
@@ -1108,8 +1109,3 @@ def follow(generator: Any, src: Any, config: Config, progress: Callable[[float, 
     """Follow the live `src` (a `sources.Source` with is_live) until the broadcast ends,
     `live_for_s`, cancel or Ctrl-C; returns the `RunResult` (its `live.state` says which)."""
     return LiveRun(generator, src, config, progress, cancel, on_clip).follow()
-
-
-def _hms(seconds: float, sep: str = ":") -> str:
-    s = int(seconds)
-    return f"{s // 3600:02d}{sep}{s % 3600 // 60:02d}{sep}{s % 60:02d}"

@@ -182,7 +182,7 @@ def summary(result: dict) -> str:
     lines += [f"note: {n}" for n in result["notes"]]
     if result.get("live"):
         live = result["live"]
-        lines.append(f"live: {live['state']} after {_hms(live['covered_s'])} "
+        lines.append(f"live: {live['state']} after {hms(live['covered_s'])} "
                      f"({live.get('reason') or 'no reason given'})")
     if result.get("run_dir"):
         lines.append(f"written to {result['run_dir']}")

@@ -383,6 +383,10 @@ class KickClipGenerator:
         config = config or self.config
         data = runs.load(run_dir)
         h = runs.find_rank(data, rank)
+        if data.get("live"):
+            raise InputError("this is a live run: the stream it was cut from is gone (its "
+                             "buffer was deleted when the run ended) - a live clip cannot be "
+                             "re-cut")
         duration = float(data["duration_s"])
         start_s, end_s = max(0.0, float(start_s)), min(duration, float(end_s))
         if end_s - start_s < 1.0:

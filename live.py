@@ -199,6 +199,9 @@ def _z_against_past(history: np.ndarray, new: np.ndarray, use: np.ndarray) -> np
     return z
 
 
+# --- the trigger ------------------------------------------------------------------------------
+
+@dataclass
 class LiveTrigger:
     """Turns the growing combined score into clip spans, one second at a time.
 

@@ -100,7 +100,8 @@ def test_a_moment_is_clipped_once_with_vod_bounds_and_nothing_in_warm_up_or_calm
         pre_roll_s=config.pre_roll_s, post_roll_s=config.post_roll_s,
         max_clip_length_s=config.max_clip_length_s)
     assert 100 <= span.peak <= 112
-    assert "loud audio" in " ".join(scorer.reasons(span.index))
+    assert "loud audio" in " ".join(scoring.explain(0, span, scorer.scores(), config,
+                                                         None).reasons)
 
 
 def test_a_one_second_spike_does_not_trigger_and_close_moments_keep_the_min_gap():

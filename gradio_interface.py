@@ -25,6 +25,7 @@ import numpy as np
 from config import Config, field_help
 from errors import Cancelled, InputError, KickClipError
 from kick_clip_generator import JSON_NAME, KickClipGenerator, RunView
+from live import LiveHandle
 from logsetup import setup_logging
 from timecode import hms
 
@@ -100,6 +101,27 @@ def timeline_figure(view: RunView):
     return fig
 
 
+def live_figure(snap: dict[str, Any]):
+    """The live combined score so far, the clips shaded (times in minutes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scores = snap["scores"]
+    minutes = (0.5 + np.arange(len(scores))) * snap["window_s"] / 60
+    fig, ax = plt.subplots(figsize=(10, 2.6), dpi=100)
+    for h in snap["highlights"]:
+        ax.axvspan(h["start"] / 60, h["end"] / 60, color="#f5c542", alpha=0.35, lw=0)
+    ax.plot(minutes, scores, color="#111827", lw=1.2, label="score")
+    ax.set_xlabel("minutes since the run started")
+    ax.set_ylabel("score")
+    ax.margins(x=0)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
 class UI:
     """The handlers, bound to one generator and base config. Tested without a server."""
 
@@ -107,6 +129,7 @@ class UI:
         self.generator = generator
         self.config = config
         self.cancel_event = threading.Event()
+        self.live: LiveHandle | None = None
 
     # Analyse -------------------------------------------------------------------------------
 
@@ -256,6 +279,63 @@ class UI:
             raise gr.Error(user_text(err)) from None
         return h.clip_path, f"clip {h.rank} re-cut: {hms(h.start)}-{hms(h.end)}"
 
+    # Live ------------------------------------------------------------------------------------
+
+    def live_start(self, source: str):
+        """Start following a live channel (or live HLS URL) in the background; the Live tab's
+        timer then shows its scores and clips as they come."""
+        if self.live is not None and self.live.running:
+            raise gr.Error("a live run is going - press Stop before starting another")
+        source = (source or "").strip()
+        if not source:
+            raise gr.Error("no channel given - paste a Kick channel link (kick.com/<channel>)")
+        self.live = self.generator.start_live(source, self.config)
+        return (f"starting: {source}", gr.Timer(active=True))
+
+    def live_stop(self):
+        if self.live is None:
+            return "nothing is running", gr.Timer(active=False)
+        stopped = self.live.stop()
+        text, *_ = self.live_status()
+        return (text if stopped else "stopping... (the last clip is being cut)",
+                gr.Timer(active=not stopped))
+
+    def live_status(self):
+        """(status, timeline, clip cards, clip choices) of the live run now."""
+        if self.live is None:
+            return ("Paste a live channel and press Start.", None, [], gr.update())
+        snap = self.live.snapshot()
+        if snap["error"]:
+            text = f"**Stopped:** {user_text(self.live.error)}"
+        else:
+            text = (f"**{snap['state']}** - {snap['message']} - {hms(snap['covered_s'])} "
+                    f"analysed, {len(snap['highlights'])} clip(s)")
+            if snap["run_dir"]:
+                text += f"\n\nSaved in `{snap['run_dir']}`"
+        cards = [(h["clip_path"], f"#{h['rank']} {hms(h['start'])} - "
+                  f"{', '.join(h['reasons']) or h['kind']}")
+                 for h in snap["highlights"] if h.get("clip_path")]
+        choices = [(f"#{h['rank']} at {hms(h['start'])} ({h['kind']})", h["clip_path"])
+                   for h in snap["highlights"] if h.get("clip_path")]
+        return (text, live_figure(snap) if len(snap["scores"]) else None, cards,
+                gr.update(choices=choices))
+
+    def live_rate(self, clip_path: str, verdict: str) -> str:
+        """Keep or skip a clip of the live run by its file (ranks move as better clips
+        land)."""
+        if not clip_path:
+            raise gr.Error("no clip chosen - pick one of the clips above first")
+        if self.live is None or self.live.run_dir is None:
+            raise gr.Error("no live run yet - press Start first")
+        run_dir = self.run_dir(str(self.live.run_dir))
+        try:
+            rated = self.generator.rate_clip(run_dir, clip_path,
+                                             1.0 if verdict == "keep" else 0.0, self.config)
+        except KickClipError as err:
+            raise gr.Error(user_text(err)) from None
+        return (f"{Path(clip_path).name}: {'kept' if verdict == 'keep' else 'skipped'}; "
+                f"{rated.ratings} ratings stored (the model refits as you rate)")
+
     def model_status(self):
         status = self.generator.model_status(self.config)
         trained = ", ".join(f"{m.modality} model trained {m.trained_at or 'never'}"
@@ -334,6 +414,25 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
                 start = gr.Number(label="Start (s)")
                 end = gr.Number(label="End (s)")
                 recut = gr.Button("Re-cut this clip")
+        with gr.Tab("Live"):
+            gr.Markdown("Follow a channel while it is live: clips appear here as the "
+                        "moments happen, and can be kept or skipped at once.")
+            with gr.Row():
+                live_source = gr.Textbox(label="Live channel", scale=3,
+                                         placeholder="https://kick.com/<channel>")
+                live_go = gr.Button("Start", variant="primary", scale=1)
+                live_end = gr.Button("Stop", variant="stop", scale=1)
+            live_text = gr.Markdown()
+            live_plot = gr.Plot(label="Score so far")
+            live_cards = gr.Gallery(label="Clips so far", columns=4, height="auto")
+            with gr.Row():
+                live_clip = gr.Dropdown(label="Clip", choices=[], value=None, scale=3,
+                                        allow_custom_value=True)
+                live_keep = gr.Button("Keep", variant="primary", scale=1)
+                live_skip = gr.Button("Skip", scale=1)
+            live_player = gr.Video(label="Clip", interactive=False)
+            live_rated = gr.Markdown()
+            live_timer = gr.Timer(2.0, active=False)
         with gr.Tab("Model"):
             model_text = gr.Markdown()
             importances = gr.Dataframe(headers=["model", "feature", "importance"],
@@ -361,6 +460,17 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
                    api_name="rate")
         recut.click(ui.recut, [review_run, rank, start, end, shown_clip],
                     [player, rating_text], api_name="recut")
+        live_go.click(ui.live_start, live_source, [live_text, live_timer],
+                      api_name="live_start", concurrency_limit=None)
+        live_end.click(ui.live_stop, None, [live_text, live_timer], api_name="live_stop",
+                       concurrency_limit=None)
+        live_timer.tick(ui.live_status, None, [live_text, live_plot, live_cards, live_clip],
+                        api_name="live_status", concurrency_limit=None)
+        live_clip.change(lambda path: path or None, live_clip, live_player, api_name=False)
+        live_keep.click(lambda path: ui.live_rate(path, "keep"), live_clip, live_rated,
+                        api_name="live_keep", concurrency_limit=None)
+        live_skip.click(lambda path: ui.live_rate(path, "skip"), live_clip, live_rated,
+                        api_name="live_skip", concurrency_limit=None)
         refresh_model.click(ui.model_status, None, [model_text, importances],
                             api_name="model_status")
         retrain.click(ui.retrain, None, [model_text, importances], api_name="retrain")

@@ -340,6 +340,12 @@ class KickClipGenerator:
         h = runs.find_rank(runs.load(run_dir), rank)
         return ClipView(h, self.ratings(run_dir, config).get(rank))
 
+    def rate_clip(self, run_dir: str | Path, clip_path: str, rating: float,
+                  config: Config | None = None) -> Rated:
+        """`rate` the clip in file `clip_path`: a live run re-ranks as clips land, so a rank
+        read a moment ago may name another clip now."""
+        return self.rate(run_dir, runs.rank_of(runs.load(run_dir), clip_path), rating, config)
+
     def rate(self, run_dir: str | Path, rank: int, rating: float,
              config: Config | None = None) -> Rated:
         """Store a user's rating (0 = skip .. 1 = keep) of clip `rank` with its features,

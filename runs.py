@@ -191,6 +191,14 @@ def find_rank(data: dict[str, Any], rank: int) -> dict[str, Any]:
     raise InputError(f"this run has no clip {rank} (it has {len(data.get('highlights', []))})")
 
 
+def rank_of(data: dict[str, Any], clip_path: str) -> int:
+    """The rank the clip in file `clip_path` has now; InputError if the run has no such clip."""
+    for h in data.get("highlights", []):
+        if h.get("clip_path") and Path(h["clip_path"]).resolve() == Path(clip_path).resolve():
+            return int(h["rank"])
+    raise InputError(f"this run has no clip {Path(clip_path).name} - pick one of its clips")
+
+
 def zip_clips(run_dir: str | Path, data: dict[str, Any]) -> Path | None:
     """`clips.zip` of the run's clips (stored, not compressed: they are video), or None."""
     clips = [Path(h["clip_path"]) for h in data["highlights"] if h.get("clip_path")]

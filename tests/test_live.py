@@ -442,3 +442,54 @@ def test_the_cancel_event_stops_a_live_run_as_ctrl_c_does(renditions, tmp_path):
     assert [h.clip_path for h in result.highlights] == [landed[0].clip_path]
     assert Path(landed[0].clip_path).exists()
     assert not any((tmp_path / "temp").rglob("*.ts"))
+
+
+@pytest.mark.slow
+def test_the_ui_live_view_shows_clips_while_the_broadcast_runs_and_rates_them(
+        renditions, tmp_path, monkeypatch):
+    """The real Gradio server, driven by gradio_client as the Live tab drives it: Start, the
+    timer's status while clips land, Keep on a clip before the broadcast has ended, Stop."""
+    import socket
+
+    from gradio_client import Client
+
+    import gradio_interface as gi
+
+    broadcast = LiveBroadcast(renditions, speed=8.0)
+    with KickServer(live=broadcast) as server:
+        for name in ("KICK_BASE_URL", "KICK_WEB_BASE_URL", "KICK_MOBILE_BASE_URL"):
+            monkeypatch.setenv(name, server.base_url)
+        for name, value in LIVE_ENV.items():
+            monkeypatch.setenv(name, value)
+        config = Config.from_env(output_dir=tmp_path / "out", models_dir=tmp_path / "models",
+                                 temp_dir=tmp_path / "temp")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        app = gi.launch(config, port=port, open_browser=False, block=False)
+        try:
+            client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+            broadcast.start()
+            client.predict(f"https://kick.com/{LIVE_SLUG}", api_name="/live_start")
+            with pytest.raises(Exception, match="a live run is going"):
+                client.predict(f"https://kick.com/{LIVE_SLUG}", api_name="/live_start")
+            cards, deadline = [], time.monotonic() + 120
+            while not cards and time.monotonic() < deadline:
+                text, plot, cards, choices = client.predict(api_name="/live_status")
+                time.sleep(0.3)
+            assert cards, text
+            assert not broadcast.ended, "the first clip came only after the broadcast"
+            assert plot is not None and "analysed" in text
+            clip_path = choices["choices"][0][1]
+            said = client.predict(clip_path, api_name="/live_keep")
+            assert "kept" in said and "1 ratings stored" in said
+            text, _ = client.predict(api_name="/live_stop")
+        finally:
+            app.close()
+    run_dir = Path(clip_path).parent
+    assert f"Saved in `{run_dir}`" in text
+    data = json.loads((run_dir / "highlights.json").read_text())
+    assert data["live"]["state"] in ("stopped", "ended")
+    assert Path(clip_path).exists()
+    assert KickClipGenerator(config).model_status(config).ratings == 1
+    assert not list((tmp_path / "temp").glob("live-*")), "the live buffer was left behind"

@@ -101,6 +101,10 @@ def timeline_figure(view: RunView):
     return fig
 
 
+def _clipped(snap: dict[str, Any]) -> list[dict[str, Any]]:
+    return [h for h in snap["highlights"] if h.get("clip_path")]
+
+
 def live_figure(snap: dict[str, Any]):
     """The live combined score so far, the clips shaded (times in minutes)."""
     import matplotlib
@@ -308,17 +312,21 @@ class UI:
         if snap["error"]:
             text = f"**Stopped:** {user_text(self.live.error)}"
         else:
-            text = (f"**{snap['state']}** - {snap['message']} - {hms(snap['covered_s'])} "
-                    f"analysed, {len(snap['highlights'])} clip(s)")
+            text = f"**{snap['state']}** - {snap['message']}"
             if snap["run_dir"]:
                 text += f"\n\nSaved in `{snap['run_dir']}`"
-        cards = [(h["clip_path"], f"#{h['rank']} {hms(h['start'])} - "
+        cards = [(h.get("thumbnail_path") or h["clip_path"], f"#{h['rank']} {hms(h['start'])} - "
                   f"{', '.join(h['reasons']) or h['kind']}")
-                 for h in snap["highlights"] if h.get("clip_path")]
+                 for h in _clipped(snap)]
         choices = [(f"#{h['rank']} at {hms(h['start'])} ({h['kind']})", h["clip_path"])
-                   for h in snap["highlights"] if h.get("clip_path")]
+                   for h in _clipped(snap)]
         return (text, live_figure(snap) if len(snap["scores"]) else None, cards,
                 gr.update(choices=choices))
+
+    def live_pick(self, evt: gr.SelectData) -> str | None:
+        """The clip of the card clicked (cards are in the order `live_status` lists them)."""
+        clipped = _clipped(self.live.snapshot()) if self.live is not None else []
+        return clipped[evt.index]["clip_path"] if evt.index < len(clipped) else None
 
     def live_rate(self, clip_path: str, verdict: str) -> str:
         """Keep or skip a clip of the live run by its file (ranks move as better clips
@@ -424,7 +432,8 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
                 live_end = gr.Button("Stop", variant="stop", scale=1)
             live_text = gr.Markdown()
             live_plot = gr.Plot(label="Score so far")
-            live_cards = gr.Gallery(label="Clips so far", columns=4, height="auto")
+            live_cards = gr.Gallery(label="Clips so far - click one to watch and rate it",
+                                    columns=4, height="auto", allow_preview=False)
             with gr.Row():
                 live_clip = gr.Dropdown(label="Clip", choices=[], value=None, scale=3,
                                         allow_custom_value=True)
@@ -466,6 +475,7 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
                        concurrency_limit=None)
         live_timer.tick(ui.live_status, None, [live_text, live_plot, live_cards, live_clip],
                         api_name="live_status", concurrency_limit=None)
+        live_cards.select(ui.live_pick, None, live_clip, api_name=False)
         live_clip.change(lambda path: path or None, live_clip, live_player, api_name=False)
         live_keep.click(lambda path: ui.live_rate(path, "keep"), live_clip, live_rated,
                         api_name="live_keep", concurrency_limit=None)

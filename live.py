@@ -40,6 +40,7 @@ import numpy as np
 
 import kick_api
 import kick_chat
+import live_chat
 import media
 import runs
 import scoring
@@ -55,6 +56,7 @@ logger = logging.getLogger(__name__)
 ANALYSIS_STEP_S = 6.0  # decode the low rendition once this much new media is there
 CONTEXT_S = 2.0  # seconds decoded before the new ones (motion and flux need a previous frame)
 MODALITIES = (("audio", AUDIO_FEATURES), ("video", VIDEO_FEATURES))
+CHAT_WAIT_SLACK_S = 10.0  # a broadcast clock further ahead of ours than lag + this: no wait
 CHAT_COLUMNS = 4  # kick_chat.CHAT_FEATURES; the live chat rows arrive through the seam
 
 
@@ -618,6 +620,7 @@ class LiveRun:
         self._queue: list[scoring.Span] = []
         self._queue_cv = threading.Condition()
         self._cut_cancel = threading.Event()
+        self.chat: live_chat.LiveChat | None = None
 
     # -- set-up and tear-down -----------------------------------------------------------------
 
@@ -643,6 +646,7 @@ class LiveRun:
             self.low_follower = PlaylistFollower(
                 "analysis", 0, self.src.analysis_url, self.renewer, self.timeline, c,
                 self.stop, self._low_segment, self._gap)
+            self._start_chat()
             self._write_json()
             self.progress(0.01, "live: waiting for the first segments")
             self.low_follower.start()
@@ -672,6 +676,10 @@ class LiveRun:
             for follower in (self.low_follower, self.high_follower):
                 if follower is not None and follower.is_alive():
                     follower.join(timeout=c.request_timeout_s + 5)
+            if self.chat is not None:
+                self.chat.stop()
+                if self.chat.note():
+                    self._note(self.chat.note())
             if self.buffer is not None:
                 self.buffer.close()
             if self.work is not None:
@@ -680,7 +688,7 @@ class LiveRun:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
             else:
                 if self.scorer is not None and self.scorer.n:
-                    self._features().save(self.run_dir / runs.FEATURES_NAME)
+                    runs.save_signals(self.run_dir, self._features(), self._chat_features())
                 result = self._result()
                 self._write_json(result)
         self.progress(1.0, f"live: {self.reason}; {len(self.highlights)} clip(s)")
@@ -789,6 +797,12 @@ class LiveRun:
         if capped < end_row:
             end_row, more_after = max(capped, begin), True
             run = [s for s in run if s.start_s < end_row * w]
+        chat_ready = None if final else self._chat_ready_row(end_row)
+        if chat_ready is not None:  # wait until viewers' reactions to these seconds are in
+            if chat_ready <= begin:
+                return False
+            end_row = chat_ready
+            run = [s for s in run if s.start_s < end_row * w]
         if end_row <= begin:
             if not (more_after or final):
                 return False
@@ -829,7 +843,7 @@ class LiveRun:
         if begin > n:
             self._invalid(n, begin, "segments missing from the playlist" if n else
                           "before the first whole second")
-        new = self.scorer.add(rows, valid)
+        new = self.scorer.add(rows, valid, *self._chat_rows(begin, end_row - begin))
         for i in range(new.start, new.stop):
             span = self.trigger.feed(self.scorer.combined.values, i, self.scorer.warm)
             if span is not None:
@@ -998,6 +1012,60 @@ class LiveRun:
                               s.features["video"].values.copy() if "video" in s.features
                               else None, s.valid.values.copy())
 
+    # -- chat ---------------------------------------------------------------------------------
+
+    def _start_chat(self) -> None:
+        """Kick's live chat, when the source is a Kick channel and chat is on."""
+        reason = live_chat.skip_reason(self.src.kick, self.config)
+        if reason is None and self.window_s != 1.0:
+            reason = "live chat needs 1 s windows"
+        if reason is None:
+            self.chat = live_chat.LiveChat(self.config, self.src.kick["chatroom_id"]).start()
+        elif (self.src.kick or {}).get("kind") == "channel":
+            self._note(live_chat.unavailable_note(reason))
+
+    def _chat_rows(self, first: int, k: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Chat rows for stream seconds first .. first + k - 1: viewers react `chat_lag_s`
+        after a moment's wall-clock time (its program date-time); seconds whose reactions have
+        not all arrived yet are not covered (left out of the score, never a quiet chat)."""
+        started = self.timeline.started_at
+        if self.chat is None or started is None or k <= 0:
+            return None, None
+        return self.chat.rows(started.timestamp() + first + self.config.chat_lag_s, k)
+
+    def _chat_ready_row(self, end_row: int) -> int | None:
+        """The first stream second whose chat reactions (`chat_lag_s` later, on the wall
+        clock) are not all in yet, when that is before `end_row`: scoring waits for them. None
+        when there is no chat to wait for, or when the broadcast's clock is too far off ours
+        for waiting to help (its seconds are then scored without chat)."""
+        started = self.timeline.started_at
+        if self.chat is None or started is None or not self.chat.status().available:
+            return None
+        ready = math.floor(time.time() - started.timestamp() - self.config.chat_lag_s - 1.0)
+        if ready >= end_row or end_row - ready > self.config.chat_lag_s + CHAT_WAIT_SLACK_S:
+            return None
+        return ready
+
+    def _chat_features(self) -> Any:
+        s = self.scorer
+        if self.chat is None or s is None or not s.chat_covered.values.any():
+            return None
+        covered = s.chat_covered.values.copy()
+        return kick_chat.ChatFeatures(np.where(covered[:, None], s.chat.values, 0.0)
+                                      .astype(np.float32), covered,
+                                      self.chat.status().messages, self.config.chat_lag_s,
+                                      False)
+
+    def _chat_block(self) -> dict[str, Any]:
+        if self.chat is None:
+            return kick_chat.unavailable(live_chat.skip_reason(self.src.kick, self.config)
+                                         or "live chat needs 1 s windows")
+        status = self.chat.status()
+        if not status.connections:
+            return kick_chat.unavailable(status.note or "never connected")
+        return {"available": True, "messages": status.messages,
+                "lag_s": self.config.chat_lag_s, "lag_estimated": False, "live": True}
+
     def _result(self) -> Any:
         c = self.config
         notes = list(self.notes)
@@ -1019,7 +1087,7 @@ class LiveRun:
             source=self.src.original, title=self.src.title, duration_s=self.covered_s,
             config=c, media=self.info.to_dict() if self.info else {},
             highlights=self._ranked(), audio_highlights=[], video_highlights=[],
-            chat=kick_chat.unavailable("live chat is not scored yet"),
+            chat=self._chat_block(),
             run_dir=str(self.run_dir), kick=self.src.kick, skipped_chunks=gaps,
             failed_clips=failed, notes=notes,
             model={"used": bool(self.scorer and self.scorer.model_used)},

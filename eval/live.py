@@ -112,7 +112,8 @@ def evaluate(minutes: float, seed: int, speed: float, work: Path, ffmpeg: str) -
                "KICK_WEB_BASE_URL": server.base_url, "KICK_MOBILE_BASE_URL": server.base_url,
                "KCG_OUTPUT_DIR": str(out_dir), "KCG_MODELS_DIR": str(work / "models"),
                "KCG_TEMP_DIR": str(work / "temp"), "KCG_LIVE_POLL_S": str(0.5 / speed),
-               "KCG_REQUEST_TIMEOUT_S": "10", "PYTHONUNBUFFERED": "1"}
+               "KCG_REQUEST_TIMEOUT_S": "10", "PYTHONUNBUFFERED": "1",
+               "KCG_USE_CHAT": "0"}  # no chat server here: audio and video alone
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         broadcast.start()

@@ -38,8 +38,10 @@ DECOYS = [demo_media.PlantedEvent(70.0, 95.0, "brb"),
           demo_media.PlantedEvent(165.0, 166.0, "cut")]
 BROADCAST_S = 210.0
 LATENCY_BUDGET_S = 45.0  # broadcast seconds from a moment's end to its clip on disk
+# Chat is off unless a test serves it (test_live_chat_joins_the_score...): tests reach no
+# server but their own, and the trigger's threshold was tuned on audio and video.
 LIVE_ENV = {"KCG_LIVE_POLL_S": "0.1", "KCG_LIVE_WARMUP_S": "30", "KCG_LIVE_STALL_S": "5",
-            "KCG_LIVE_WAIT_POLL_S": "0.2"}
+            "KCG_LIVE_WAIT_POLL_S": "0.2", "KCG_USE_CHAT": "0"}
 
 
 # --- pure parts -------------------------------------------------------------------------------
@@ -234,15 +236,17 @@ class _Watcher(threading.Thread):
 
 def run_live(tmp: Path, renditions: Path, args: list[str], *, kick: bool = True,
              interrupt_after_clips: int | None = None, start_after_s: float = 0.0,
+             live: LiveBroadcast | None = None, env: dict[str, str] | None = None,
              **broadcast) -> LiveRun:
-    """Play the broadcast and run main.py on it in-process; returns what happened."""
+    """Play the broadcast (`live`, or one made with `broadcast`'s settings) and run main.py on
+    it in-process, with `env` over LIVE_ENV; returns what happened."""
     broadcast.setdefault("speed", 8.0)
-    live_broadcast = LiveBroadcast(renditions, **broadcast)
+    live_broadcast = live or LiveBroadcast(renditions, **broadcast)
     with KickServer(live=live_broadcast) as server, pytest.MonkeyPatch.context() as mp:
         for name in ("KICK_BASE_URL", "KICK_WEB_BASE_URL", "KICK_MOBILE_BASE_URL"):
             mp.setenv(name, server.base_url)
         for name, value in {"KCG_RETRY_ATTEMPTS": "3", "KCG_BACKOFF_BASE_S": "0.1",
-                            "KCG_REQUEST_TIMEOUT_S": "5", **LIVE_ENV}.items():
+                            "KCG_REQUEST_TIMEOUT_S": "5", **LIVE_ENV, **(env or {})}.items():
             mp.setenv(name, value)
         mp.chdir(tmp)
         if start_after_s:
@@ -494,3 +498,46 @@ def test_the_ui_live_view_shows_clips_while_the_broadcast_runs_and_rates_them(
     assert Path(clip_path).exists()
     assert KickClipGenerator(config).model_status(config).ratings == 1
     assert not list((tmp_path / "temp").glob("live-*")), "the live buffer was left behind"
+
+
+@pytest.mark.slow
+def test_live_chat_joins_the_score_at_the_moment_viewers_reacted_to(renditions, tmp_path):
+    """Played in real time (chat is timed by the wall clock): a burst of 40 messages from 20
+    viewers, sent while the broadcast runs, is counted in the chat rows `chat_lag_s` before it
+    was sent; chat.npz and the JSON's chat block say so."""
+    from datetime import datetime as _dt
+    from datetime import timezone
+
+    from pusher_server import PusherServer, chat_event
+
+    burst_at_s = 30.0  # broadcast seconds
+    broadcast = LiveBroadcast(renditions, speed=1.0)
+    broadcast.started_at = _dt.now(timezone.utc)  # program date-times on the wall clock
+    sent_at: list[float] = []
+    with PusherServer() as pusher:
+        def burst() -> None:
+            pusher.wait_subscribed(timeout_s=30)
+            while broadcast.clock_s() < burst_at_s:
+                time.sleep(0.05)
+            frames = [chat_event("KEKW" if i % 2 else "no way [emote:1:W]", user_id=i % 20,
+                                 created_at=time.time(), chatroom_id=32805)
+                      for i in range(40)]
+            sent_at.append(time.time())
+            pusher.send_chat(frames)
+
+        sender = threading.Thread(target=burst, daemon=True)
+        sender.start()
+        run = run_live(tmp_path, renditions, ["--live-for", "50"], live=broadcast,
+                       env={"KCG_USE_CHAT": "1", "KCG_LIVE_CHAT_URL": pusher.url,
+                            "KCG_LIVE_WARMUP_S": "15"})
+        sender.join(5)
+    assert run.code == 0, run.err
+    assert sent_at, "the chat burst was never sent"
+    assert run.data["chat"]["available"] is True and run.data["chat"]["messages"] == 40
+    chat = np.load(on_disk(run, run.data["run_dir"]) / "chat.npz")
+    covered, matrix = chat["covered"], chat["matrix"]
+    assert covered.sum() >= 20  # the seconds analysed once chat was connected
+    started = _dt.fromisoformat(run.data["live"]["started_at"]).timestamp()
+    expected = sent_at[0] - started - Config().chat_lag_s  # the second viewers reacted to
+    peak = int(np.argmax(np.where(covered, matrix[:, 0], -np.inf)))
+    assert abs(peak - expected) <= 3, (peak, expected)

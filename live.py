@@ -6,7 +6,7 @@
                         feature rows (the VOD feature functions)
                      -> `RollingScorer`: robust z against a rolling baseline (median/MAD of the
                         last `live_baseline_s`), the VOD heuristic weights and learned model
-                        (`scoring.blend`, `scoring.combine`)
+                        (`scoring.blend`)
                      -> `LiveTrigger`: smoothed score above `live_threshold` for
                         `live_trigger_s`, grown into its event (`scoring.event_bounds`), clip
                         bounds as VOD (`scoring.clip_span`), min gap, cap per hour
@@ -38,6 +38,7 @@ from typing import Any
 import m3u8
 import numpy as np
 
+import http_client
 import kick_api
 import kick_chat
 import live_chat
@@ -96,7 +97,7 @@ class RollingScorer:
     (`scoring.robust_baseline`) come from the last `live_baseline_s` of valid rows, recomputed
     once per batch of new rows (every few seconds), never per row. The heuristic weights, the
     learned model (`predict(modality, names, z, channel)` or None) and the blend are the VOD
-    path's (`scoring.blend`, `scoring.combine`). Until `live_warmup_s` of valid rows exist the
+    path's (`scoring.blend`). Until `live_warmup_s` of valid rows exist the
     scores are computed but `warm` is False, and the trigger does not fire.
 
     Chat is a seam: `add` takes optional per-second chat rows (float32 (n, 4), the columns of
@@ -396,7 +397,7 @@ class FollowState:
 class PlaylistFollower(threading.Thread):
     """Polls one live media playlist and hands every new segment, in sequence order, to
     `on_segment(segment, bytes)`; segments that could not be had go to `on_gap(seq, reason)`.
-    Every request has the config's timeout (`kick_api.RetrySession`). A refused or vanished
+    Every request has the config's timeout (`http_client.RetrySession`). A refused or vanished
     playlist (401/403/404/410) is renewed through `renewer` and followed on from the next
     sequence number; a playlist without a new segment for `live_stall_s` ends the follow."""
 
@@ -424,7 +425,7 @@ class PlaylistFollower(threading.Thread):
 
     def _follow(self) -> None:
         c = self.config
-        session = kick_api.RetrySession(c)
+        session = http_client.RetrySession(c)
         next_seq: int | None = None
         last_new = time.monotonic()
         refused = 0
@@ -502,7 +503,7 @@ class PlaylistFollower(threading.Thread):
         finally:
             session.close()
 
-    def _fetch(self, session: kick_api.RetrySession, segment: Segment) -> bytes | None:
+    def _fetch(self, session: http_client.RetrySession, segment: Segment) -> bytes | None:
         try:
             response = session.get(segment.url)
         except KickAPIError as err:

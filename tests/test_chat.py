@@ -240,7 +240,11 @@ def test_paging_is_paced_at_the_configured_interval(chat_server):
                                if START <= m["_us"] / 1e6 < START + 90]
     fetch(config.replace(chat_request_interval_s=0.15))
     times = [r.time for r in chat_requests(server)]
-    assert len(times) >= 3 and min(np.diff(times)) >= 0.14
+    # Arrival times at the server carry each request's own latency (a loaded machine delays
+    # one by tens of ms, making the next gap look short), so check what pacing guarantees:
+    # no burst, and the whole series takes its intervals, give or take one late arrival.
+    assert len(times) >= 3 and min(np.diff(times)) >= 0.05
+    assert times[-1] - times[0] >= 0.15 * (len(times) - 1) - 0.1
 
 
 def test_a_finished_fetch_is_cached_and_a_cancelled_one_resumes(chat_server):

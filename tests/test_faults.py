@@ -63,21 +63,42 @@ def test_a_probe_that_stalls_once_is_tried_again_and_the_run_goes_on(server, tmp
 @pytest.mark.slow
 def test_a_probe_that_never_answers_ends_in_one_error_line_after_its_attempts(
         server, tmp_path, monkeypatch, capsys):
+    """The first segment never answers: the probe tries it `probe_attempts` times, then one
+    line says so."""
     import main
 
-    playlist = "/hls/160p30/playlist.m3u8"
-    server.add_fault(playlist, Fault.hang(), times=None)
+    segment = "/hls/160p30/0.ts"
+    server.add_fault(segment, Fault.hang(), times=None)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KCG_REQUEST_TIMEOUT_S", "1")  # the probe waits 2 x 1 s
     monkeypatch.setenv("KCG_PROBE_ATTEMPTS", "3")
     monkeypatch.setenv("KCG_BACKOFF_BASE_S", "0.1")
     assert main.main([server.master_url, "--no-clips"]) == 1
     errors = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln.lower()]
-    assert errors == [f"error: {server.url(playlist)}: no answer within 2 s (3 attempts) - "
-                      "check the link"], errors
+    assert errors == [f"error: {server.url('/hls/160p30/playlist.m3u8')}: no answer within "
+                      "2 s (3 attempts) - check the link"], errors
     # Each attempt is a new ffmpeg; on a loaded machine one may be stopped by the watchdog
     # before it has sent its request, so the server sees between one and three of them.
-    assert 1 <= server.count(playlist) <= 3
+    assert 1 <= server.count(segment) <= 3
+
+
+def test_a_media_playlist_that_never_answers_is_one_line_after_its_retries(
+        server, tmp_path, monkeypatch, capsys):
+    """Whether an HLS link is live is read from its media playlist before the probe: a
+    playlist that never answers is retried like any request, then one line."""
+    import main
+
+    playlist = "/hls/160p30/playlist.m3u8"
+    server.add_fault(playlist, Fault.hang(), times=None)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KCG_REQUEST_TIMEOUT_S", "0.5")
+    monkeypatch.setenv("KCG_RETRY_ATTEMPTS", "3")
+    monkeypatch.setenv("KCG_BACKOFF_BASE_S", "0.1")
+    assert main.main([server.master_url, "--no-clips"]) == 1
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln.lower()]
+    assert errors == ["error: could not reach 127.0.0.1: timeout (ReadTimeout) on all 3 "
+                      "attempts - check the connection and try again"], errors
+    assert server.count(playlist) == 3
 
 
 def test_a_probe_answered_404_is_not_tried_again(server, tmp_path):

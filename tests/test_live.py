@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import demo_media
-import live
+import live_hls
+import live_scoring
 import main
 import scoring
 from audio_analyzer import AUDIO_FEATURES
@@ -54,8 +55,8 @@ def _calm(n: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 def _feed(config: Config, rows: dict[str, np.ndarray], step: int = 6,
           chat: np.ndarray | None = None, covered: np.ndarray | None = None):
-    scorer = live.RollingScorer(config, True, True)
-    trigger = live.LiveTrigger(config, config.window_s)
+    scorer = live_scoring.RollingScorer(config, True, True)
+    trigger = live_scoring.LiveTrigger(config, config.window_s)
     spans = []
     n = len(rows["audio"])
     for a in range(0, n, step):
@@ -134,7 +135,8 @@ def test_chat_joins_where_covered_and_missing_chat_is_never_a_silent_one():
     config = Config(live_baseline_s=120, live_warmup_s=30)
     rows = _calm(200)
     plain, _, _ = _feed(config, rows)
-    chat = np.random.default_rng(1).normal(5, 1, (200, live.CHAT_COLUMNS)).astype(np.float32)
+    chat = np.random.default_rng(1).normal(5, 1, (200, live_scoring.CHAT_COLUMNS))
+    chat = chat.astype(np.float32)
     none_covered, _, _ = _feed(config, rows, chat=chat, covered=np.zeros(200, bool))
     np.testing.assert_array_equal(plain.combined.values, none_covered.combined.values)
     chat[150:160] += 20
@@ -146,7 +148,7 @@ def test_chat_joins_where_covered_and_missing_chat_is_never_a_silent_one():
 
 
 def test_rows_grow_without_copying_every_second():
-    rows = live.Rows(3)
+    rows = live_scoring.Rows(3)
     for i in range(1000):
         rows.extend(np.full((1, 3), i, np.float32))
     assert rows.values.shape == (1000, 3) and rows.values[-1, 0] == 999
@@ -163,9 +165,9 @@ def test_a_segment_start_time_is_read_from_ffmpeg_output():
 
 
 def test_the_clip_buffer_keeps_only_its_last_seconds_on_disk(tmp_path):
-    buffer = live.SegmentBuffer(tmp_path / "high", keep_s=60.0)
+    buffer = live_hls.SegmentBuffer(tmp_path / "high", keep_s=60.0)
     for seq in range(200):
-        buffer.add(live.Segment(seq, "", seq * 2.0, 2.0), b"x" * 1000)
+        buffer.add(live_hls.Segment(seq, "", seq * 2.0, 2.0), b"x" * 1000)
     assert len(list((tmp_path / "high").iterdir())) <= 32  # 60 s of 2 s segments, +1
     target = tmp_path / "clip.ts"
     assert buffer.assemble(350.0, 380.0, 360.0, target) == (350.0, 380.0)

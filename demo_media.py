@@ -34,6 +34,26 @@ class PlantedEvent:
         return asdict(self)
 
 
+
+def place(kinds: list[str], lengths: list[float], rng: np.random.Generator, *,
+          start_s: float, end_s: float, gap_s: float) -> list[PlantedEvent]:
+    """Items of these kinds and lengths, in this order, at random times between `start_s`
+    and `end_s` with at least `gap_s` of calm stream before, between and after them."""
+    spare = end_s - start_s - sum(lengths) - gap_s * (len(kinds) + 1)
+    if spare < 0:
+        raise ValueError(f"{(end_s - start_s) / 60:g} minutes is too short for {len(kinds)} "
+                         "planted items")
+    offsets = np.sort(rng.uniform(0, spare, len(kinds)))
+    items, t, used = [], start_s + gap_s, 0.0
+    for kind, length, offset in zip(kinds, lengths, offsets):
+        start = t + (offset - used)
+        used = offset
+        items.append(PlantedEvent(round(float(start), 1), round(float(start + length), 1),
+                                  kind))
+        t = start + length + gap_s
+    return items
+
+
 DEMO_EVENTS = (
     PlantedEvent(40.0, 52.0, "both"),
     PlantedEvent(95.0, 105.0, "audio"),

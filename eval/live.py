@@ -58,19 +58,8 @@ def plan(minutes: float, seed: int) -> list[demo_media.PlantedEvent]:
     rng.shuffle(kinds)
     lengths = [rng.uniform(30, 50) if k in ("music", "brb") else 1.0 if k == "cut"
                else rng.uniform(8, 20) for k in kinds]
-    gap = 25.0
-    spare = minutes * 60 - WARMUP_S - sum(lengths) - gap * (len(kinds) + 1)
-    if spare < 0:
-        raise ValueError(f"{minutes:g} minutes is too short for {len(kinds)} planted items")
-    offsets = np.sort(rng.uniform(0, spare, len(kinds)))
-    items, t, used = [], WARMUP_S + gap, 0.0
-    for kind, length, offset in zip(kinds, lengths, offsets):
-        start = t + (offset - used)
-        used = offset
-        items.append(demo_media.PlantedEvent(round(float(start), 1),
-                                             round(float(start + length), 1), kind))
-        t = start + length + gap
-    return items
+    return demo_media.place(kinds, lengths, rng, start_s=WARMUP_S, end_s=minutes * 60,
+                            gap_s=25.0)
 
 
 def build(minutes: float, seed: int, ffmpeg: str) -> tuple[Path, list]:

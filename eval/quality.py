@@ -49,18 +49,7 @@ def plan(minutes: float, seed: int) -> list[demo_media.PlantedEvent]:
     rng.shuffle(kinds)
     lengths = [rng.uniform(30, 60) if k in ("music", "brb") else 1.0 if k == "cut"
                else rng.uniform(8, 20) for k in kinds]
-    spare = duration - sum(lengths) - MIN_GAP_S * (len(kinds) + 1)
-    if spare < 0:
-        raise ValueError(f"{minutes:g} minutes is too short for {len(kinds)} planted items")
-    offsets = np.sort(rng.uniform(0, spare, len(kinds)))
-    items, t, used = [], MIN_GAP_S, 0.0
-    for kind, length, offset in zip(kinds, lengths, offsets):
-        start = t + (offset - used)
-        used = offset
-        items.append(demo_media.PlantedEvent(round(float(start), 1),
-                                             round(float(start + length), 1), kind))
-        t = start + length + MIN_GAP_S
-    return items
+    return demo_media.place(kinds, lengths, rng, start_s=0.0, end_s=duration, gap_s=MIN_GAP_S)
 
 
 def build(minutes: float, seed: int) -> tuple[Path, list[demo_media.PlantedEvent]]:

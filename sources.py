@@ -148,7 +148,9 @@ def hls_renditions_live(url: str, config: Config) -> tuple[str, str, bool]:
         text = response.text
         if low != url:
             media_answer = session.get(low)
-            text = media_answer.text if media_answer.ok else ""
+            if not media_answer.ok:
+                raise InputError(f"{low}: HTTP {media_answer.status} - check the link")
+            text = media_answer.text
     return low, high, is_live_playlist(text)
 
 

@@ -644,6 +644,8 @@ class LiveHandle:
         run = self._run
         if self.error is not None:
             state = "failed"
+        elif not self.running and self.result is None and self._thread.ident is not None:
+            state, self.message = "failed", "stopped unexpectedly - the log says why"
         elif run is None:
             state = "starting"
         else:

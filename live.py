@@ -105,6 +105,7 @@ class LiveRun:
         self._queue_cv = threading.Condition()
         self._cut_cancel = threading.Event()
         self.chat: live_chat.LiveChat | None = None
+        self.chat_off = "the run ended before chat started"  # why there is no chat
 
     # -- set-up and tear-down -----------------------------------------------------------------
 
@@ -505,7 +506,9 @@ class LiveRun:
             reason = "live chat needs 1 s windows"
         if reason is None:
             self.chat = live_chat.LiveChat(self.config, self.src.kick["chatroom_id"]).start()
-        elif (self.src.kick or {}).get("kind") == "channel":
+            return
+        self.chat_off = reason
+        if (self.src.kick or {}).get("kind") == "channel":
             self._note(live_chat.unavailable_note(reason))
 
     def _chat_rows(self, first: int, k: int) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -542,8 +545,7 @@ class LiveRun:
 
     def _chat_block(self) -> dict[str, Any]:
         if self.chat is None:
-            return kick_chat.unavailable(live_chat.skip_reason(self.src.kick, self.config)
-                                         or "live chat needs 1 s windows")
+            return kick_chat.unavailable(self.chat_off)
         status = self.chat.status()
         if not status.connections:
             return kick_chat.unavailable(status.note or "never connected")

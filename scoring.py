@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -352,8 +352,11 @@ def select_spans(score: np.ndarray, window_s: float, duration_s: float, *, top_n
     """Pick up to `top_n` highlights from a per-window `score` (n,), best first.
 
     Peaks are local maxima of the smoothed score; each grows into its event (the stretch above
-    half-way between the stream's median and the peak) and a padded clip; a candidate whose
-    clip comes within `min_gap_s` of an accepted clip is dropped.
+    half-way between the stream's median and the peak) and a padded clip. A peak inside a
+    chosen event is that moment again. A moment within `min_gap_s` of a chosen one is a streak
+    (the fight, then the chase): both become one clip when it fits `max_clip_length_s`, else
+    clips that touch. Padding never costs a moment: where two clips' padding would overlap,
+    it is trimmed to meet half-way between the moments.
     """
     n = len(score)
     if n == 0:
@@ -366,22 +369,80 @@ def select_spans(score: np.ndarray, window_s: float, duration_s: float, *, top_n
     peaks = np.flatnonzero((smoothed >= left) & (smoothed >= right) & np.isfinite(smoothed))
     peaks = peaks[np.argsort(-smoothed[peaks], kind="stable")]
     baseline = float(np.median(score))
+
+    def padded(ev_start: float, ev_end: float) -> tuple[float, float]:
+        return clip_span(ev_start, ev_end, duration_s, clip_length_s=clip_length_s,
+                         pre_roll_s=pre_roll_s, post_roll_s=post_roll_s,
+                         max_clip_length_s=max_clip_length_s)
+
     chosen: list[Span] = []
     for p in peaks:
         p = int(p)
+        at = (p + 0.5) * window_s
+        if any(c.event_start <= at < c.event_end for c in chosen):
+            continue  # the same moment again
         threshold = baseline + 0.5 * (float(score[p]) - baseline)
         lo, hi = event_bounds(score, p, threshold)
         ev_start, ev_end = lo * window_s, min((hi + 1) * window_s, duration_s)
-        start, end = clip_span(ev_start, ev_end, duration_s, clip_length_s=clip_length_s,
-                               pre_roll_s=pre_roll_s, post_roll_s=post_roll_s,
-                               max_clip_length_s=max_clip_length_s)
-        if any(_gap(start, end, c.start, c.end) < min_gap_s for c in chosen):
-            continue
-        chosen.append(Span(round((p + 0.5) * window_s, 3), round(ev_start, 3),
-                           round(ev_end, 3), start, end, p, round(float(smoothed[p]), 3)))
+        streak = _streak(chosen, ev_start, ev_end, min_gap_s)
+        if streak:
+            merged = _merge(streak, ev_start, ev_end, padded)
+            if merged.end >= merged.event_end:  # the clip holds the whole streak
+                at = chosen.index(streak[0])
+                rest = [c for c in chosen if c not in streak]
+                chosen = _make_room(rest, merged, at)
+                continue  # one clip for the streak: no new highlight
+            if any(ev_start <= c.peak < ev_end for c in streak):
+                continue  # the shoulder of a bigger moment, too long to join it
+        start, end = padded(ev_start, ev_end)
+        span = Span(round(at, 3), round(ev_start, 3), round(ev_end, 3), start, end, p,
+                    round(float(smoothed[p]), 3))
+        chosen = _make_room(chosen, span)
         if len(chosen) >= top_n:
             break
     return chosen
+
+
+def _streak(chosen: list[Span], ev_start: float, ev_end: float, min_gap_s: float
+            ) -> list[Span]:
+    """The chosen spans (best first) whose moments lie within `min_gap_s` of [ev_start,
+    ev_end), growing the stretch as they join."""
+    streak: list[Span] = []
+    lo, hi = ev_start, ev_end
+    grew = True
+    while grew:
+        grew = False
+        for c in chosen:
+            if c not in streak and _gap(lo, hi, c.event_start, c.event_end) < min_gap_s:
+                streak.append(c)
+                lo, hi = min(lo, c.event_start), max(hi, c.event_end)
+                grew = True
+    return [c for c in chosen if c in streak]
+
+
+def _merge(streak: list[Span], ev_start: float, ev_end: float, padded) -> Span:
+    """One span for a streak: its best moment's peak and score, every moment's stretch."""
+    best = streak[0]
+    lo = min(ev_start, *(c.event_start for c in streak))
+    hi = max(ev_end, *(c.event_end for c in streak))
+    start, end = padded(lo, hi)
+    return Span(best.peak, round(lo, 3), round(hi, 3), start, end, best.index, best.score)
+
+
+def _make_room(chosen: list[Span], span: Span, at: int | None = None) -> list[Span]:
+    """`chosen` with `span` inserted at `at` (default: last), the padding of clips that would
+    overlap it trimmed so they meet half-way between their moments, never inside one."""
+    out = []
+    for c in chosen:
+        if _gap(span.start, span.end, c.start, c.end) < 0:
+            first, second = (c, span) if c.peak < span.peak else (span, c)
+            meet = min(max((first.event_end + second.event_start) / 2, second.start), first.end)
+            meet = round(min(max(meet, first.event_end), second.event_start), 3)
+            first, second = replace(first, end=meet), replace(second, start=meet)
+            c, span = (first, second) if c.peak < span.peak else (second, first)
+        out.append(c)
+    out.insert(len(out) if at is None else at, span)
+    return out
 
 
 def _gap(a0: float, a1: float, b0: float, b1: float) -> float:

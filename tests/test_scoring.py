@@ -60,17 +60,43 @@ def test_select_spans_finds_events_in_order_and_starts_before_them():
     assert chosen[1].event_end == 110
 
 
-def test_select_spans_enforces_min_gap_between_clips():
+def test_close_moments_become_one_clip_and_no_moment_is_lost_to_padding():
+    # issue 14: the fight, then the chase, 6 s later - one clip holding both
+    score = np.zeros(300)
+    score[100:106] = 9
+    score[112:118] = 8
+    score[200] = 7
+    chosen = spans(score, top_n=2)
+    assert [(c.event_start, c.event_end) for c in chosen] == [(100, 118), (200, 201)]
+    assert chosen[0].start == 95 and chosen[0].end >= 118 and chosen[0].index in range(100, 106)
+
+
+def test_a_streak_too_long_for_one_clip_becomes_clips_that_touch():
+    score = np.zeros(300)
+    score[100:120] = 9
+    score[126:146] = 8  # merged it would run 53 s, past max_clip_length_s=40
+    chosen = spans(score, top_n=2)
+    (a, b) = sorted(chosen, key=lambda c: c.start)
+    assert (a.event_start, b.event_start) == (100, 126)
+    assert a.end == b.start and a.event_end <= a.end and b.start <= b.event_start
+
+
+def test_moments_apart_keep_their_own_clips_with_padding_trimmed_not_dropped():
     score = np.zeros(300)
     score[100] = 9
-    score[125] = 8  # its clip would start 5 s after the first one ends
-    score[200] = 7
-    chosen = spans(score, top_n=3)
-    assert [c.index for c in chosen][:2] == [100, 200]
-    starts = sorted((c.start, c.end) for c in chosen)
-    for (_, a_end), (b_start, _) in zip(starts, starts[1:]):
-        assert b_start - a_end >= 10
-    assert 125 not in [c.index for c in chosen]
+    score[118] = 8  # 17 s later: its pre-roll would reach into the first clip
+    chosen = spans(score, top_n=2)
+    (a, b) = sorted(chosen, key=lambda c: c.start)
+    assert (a.index, b.index) == (100, 118)
+    assert a.end <= b.start and a.event_end <= a.end and b.start <= b.event_start
+
+
+def test_a_second_peak_inside_a_moment_is_not_a_second_highlight():
+    score = np.zeros(300)
+    score[100:120] = 8
+    score[104] = score[115] = 9
+    chosen = spans(score, top_n=3, min_gap_s=0)
+    assert sum(1 for c in chosen if c.event_start <= 110 < c.event_end) == 1
 
 
 def test_select_spans_skips_invalid_windows_and_respects_top_n():

@@ -143,7 +143,8 @@ class Config:
 
     # Selection and clips
     top_n: int = _opt(10, "how many highlights to keep")
-    min_gap_s: float = _opt(10.0, "moments closer than this are one streak: one clip, or clips that touch")
+    min_gap_s: float = _opt(10.0, "moments closer than this are one streak: one clip "
+                                  "(or two that touch)")
     clip_length_s: float = _opt(30.0, "length of each clip in seconds")
     pre_roll_s: float = _opt(8.0, "seconds a clip starts before the moment")
     post_roll_s: float = _opt(4.0, "seconds a clip runs on after a long moment ends")

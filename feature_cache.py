@@ -45,10 +45,16 @@ CREATE TABLE IF NOT EXISTS chunks (
 """
 
 
+# Bump when a feature's definition changes (not only its name): stored chunks of the old
+# definition must not mix with new ones. 2: cuts kept out of the motion statistics (issue 14).
+FEATURES_REVISION = 2
+
+
 def cache_key(identity: str, config: Config, has_audio: bool, has_video: bool) -> str:
     """A stable key for one source analysed with one set of analysis parameters."""
     params = {name: getattr(config, name) for name in ANALYSIS_FIELDS}
-    params.update(identity=identity, version=VERSION, audio=has_audio and list(AUDIO_FEATURES),
+    params.update(identity=identity, version=VERSION, revision=FEATURES_REVISION,
+                  audio=has_audio and list(AUDIO_FEATURES),
                   video=has_video and list(VIDEO_FEATURES))
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
 

@@ -17,6 +17,10 @@ from audio_analyzer import n_windows_in, window_stats
 CANNY_LOW, CANNY_HIGH = 80, 160
 HIST_BINS = 32
 SCENE_CUT_DISTANCE = 0.5  # half of the histogram changed between two analysed frames
+# A cut the histogram misses (two shots of alike colours) is still one frame of change: a
+# difference this many times both neighbours' and above SPIKE_FLOOR (a tenth of the grey range).
+SPIKE_RATIO = 3.0
+SPIKE_FLOOR = 0.1
 
 VIDEO_FEATURES: tuple[str, ...] = (
     "motion_mean", "motion_std", "motion_max",
@@ -41,8 +45,10 @@ def opencv_threads(n: int) -> Iterator[None]:
 def frame_signals(frames: np.ndarray) -> dict[str, np.ndarray]:
     """Per-frame signals of `frames` (uint8, (n, h, w, 3) RGB): each value shape (n,).
 
-    motion is the mean absolute grey difference to the previous frame (0..1, NaN for the
-    first frame), cut is 1 where the grey histogram changed by more than SCENE_CUT_DISTANCE.
+    cut is 1 where the grey histogram changed by more than SCENE_CUT_DISTANCE, or the picture
+    changed in one frame far more than just before and after (`is_spike`). motion is the mean
+    absolute grey difference to the previous frame (0..1), NaN for the first frame and at cuts:
+    a cut is one frame of change, not action, and stays out of the motion statistics.
     One frame at a time through OpenCV: no stream-sized temporaries, and the GIL is released.
     """
     n = len(frames)
@@ -61,7 +67,18 @@ def frame_signals(frames: np.ndarray) -> dict[str, np.ndarray]:
             out["motion"][i] = cv2.mean(cv2.absdiff(gray, prev_gray))[0] / 255.0
             out["cut"][i] = 0.5 * float(np.abs(hist - prev_hist).sum()) > SCENE_CUT_DISTANCE
         prev_gray, prev_hist = gray, hist
+    out["cut"] = np.maximum(out["cut"], is_spike(out["motion"]))
+    out["motion"][out["cut"] > 0] = np.nan
     return out
+
+
+def is_spike(motion: np.ndarray) -> np.ndarray:
+    """1.0 where `motion` (n,) jumps for one frame: above SPIKE_FLOOR and SPIKE_RATIO times
+    both neighbours (where one is missing, the other decides; with neither, no spike)."""
+    before, after = np.r_[np.nan, motion[:-1]], np.r_[motion[1:], np.nan]
+    around = np.fmax(before, after)  # NaN only where both are
+    with np.errstate(invalid="ignore"):
+        return ((motion > SPIKE_FLOOR) & (motion > SPIKE_RATIO * around)).astype(float)
 
 
 def extract_video_features(frames: np.ndarray, fps: float, window_s: float,

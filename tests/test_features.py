@@ -74,11 +74,26 @@ def test_video_features_see_motion_flashes_and_cuts():
 
 
 def test_frame_signals_first_frame_has_no_motion():
-    frames = np.zeros((3, 8, 8, 3), np.uint8)
-    frames[2] = 255
+    frames = np.zeros((4, 8, 8, 3), np.uint8)
+    frames[:, :, :4] = 255
+    frames[2, :, :4], frames[2, :, 4:] = 0, 255  # the same picture, mirrored, and back
     sig = frame_signals(frames)
     assert np.isnan(sig["motion"][0])
-    assert sig["motion"][1] == 0 and sig["motion"][2] == pytest.approx(1.0)
+    assert sig["motion"][1] == 0 and sig["motion"][2:].tolist() == pytest.approx([1.0, 1.0])
+    assert sig["cut"].tolist() == [0, 0, 0, 0]
+
+
+def test_a_cut_is_one_frame_of_change_not_motion():
+    # issue 14: a hard cut (or a one-frame change of alike colours) scored as fast action
+    rng = np.random.default_rng(0)
+    calm = np.repeat(rng.integers(0, 255, (1, 36, 64, 3), np.uint8), 12, axis=0)
+    other = np.repeat(rng.integers(0, 255, (1, 36, 64, 3), np.uint8), 12, axis=0)
+    cut = frame_signals(np.concatenate([calm, other]))  # same histogram, all pixels change
+    assert cut["cut"][12] == 1 and cut["cut"].sum() == 1
+    assert np.nanmax(cut["motion"]) == 0  # the only change was the cut
+    shake = np.stack([np.roll(calm[0], 3 * (i % 2), axis=1) for i in range(24)])
+    moving = frame_signals(shake)
+    assert moving["cut"].sum() == 0 and np.nanmin(moving["motion"][1:]) > 0.1
 
 
 def test_video_rows_follow_given_duration():

@@ -90,6 +90,12 @@ class Config:
     video_weight: float = _opt(0.5, "share of the video score in the combined score")
     heuristic_weight: float = _opt(0.6, "share of the heuristic when a trained model exists")
     smooth_s: float = _opt(3.0, "scores are smoothed over this many seconds before picking")
+    fusion_peak_share: float = _opt(0.5, "share of the strongest signal in a window's score "
+                                    "(the rest: the signals' weighted mean)")
+    context_s: float = _opt(30.0, "each signal is measured against this many seconds before "
+                            "and after a moment (0: the whole stream only)")
+    context_guard_s: float = _opt(5.0, "the context starts this many seconds away from the "
+                                  "moment")
     min_training_samples: int = _opt(10, "stored samples needed before the model trains")
     audio_weights: dict[str, float] = field(
         default_factory=lambda: dict(AUDIO_WEIGHTS),
@@ -234,6 +240,10 @@ class Config:
                "live_chat_backoff_s must be between 0 and 60 s")
         _check(0.0 <= self.heuristic_weight <= 1.0, "heuristic_weight must be between 0 and 1")
         _check(self.smooth_s >= 0, "smooth_s must not be negative")
+        _check(0 <= self.fusion_peak_share <= 1, "fusion_peak_share must be between 0 and 1")
+        _check(0 <= self.context_s <= 3600, "context_s must be between 0 and 3600 seconds")
+        _check(0 <= self.context_guard_s <= 600,
+               "context_guard_s must be between 0 and 600 seconds")
         _check(self.min_training_samples >= 2, "min_training_samples must be at least 2")
         _check(1 <= self.top_n <= 500, "top_n must be between 1 and 500")
         _check(0 <= self.min_gap_s <= 3600, "min_gap_s must be between 0 and 3600 seconds")

@@ -259,7 +259,8 @@ class KickClipGenerator:
                                                 covered))
         ml_share = scoring.model_share(config.heuristic_weight,
                                        rating_share(model.store.rating_count(channel)))
-        return scoring.blend(inputs, features.valid, ml_share)
+        return scoring.blend(inputs, features.valid, ml_share,
+                             scoring.Fusion.of(config, features.window_s))
 
     def rank(self, features: StreamFeatures, scores: Scores, config: Config) -> Ranking:
         if scores.ml is None:

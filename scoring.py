@@ -7,6 +7,7 @@ lets a finished run be re-ranked with other weights, top N or gaps without decod
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -162,29 +163,78 @@ class Scores:
         return self.parts.get("chat")
 
 
-def blend(inputs: Sequence[ModalityInput], valid: np.ndarray, ml_share: float) -> Scores:
-    """Each signal's heuristic blended with its model (`ml_share` of it, at most all), then
-    the signals' weighted mean per window. A signal that does not cover a window is left out
-    of that window's mean: missing chat is absent, never zero."""
+@dataclass(frozen=True)
+class Fusion:
+    """How the signals of a window become one score. `peak_share` of it is the best signal's
+    score and the rest their weighted mean, so a moment strong on one signal (fast action,
+    ordinary audio) beats one mild on all. `context_s` > 0 measures each signal against its
+    own neighbourhood: the median of `context_s` seconds before and after the window, `guard_s`
+    away from it, the higher of the two subtracted. A moment is an onset that stands out
+    against both sides; a plateau (steady music, a long static card, a whole scene of moving
+    scenery) does not, and a quiet stretch makes what happens in it stand out more."""
+
+    peak_share: float = 0.0
+    context_s: float = 0.0
+    guard_s: float = 0.0
+    window_s: float = 1.0
+
+    @classmethod
+    def of(cls, config: Any, window_s: float) -> Fusion:
+        return cls(config.fusion_peak_share, config.context_s, config.context_guard_s,
+                   window_s)
+
+
+def against_context(score: np.ndarray, context: int, guard: int) -> np.ndarray:
+    """`score` (n,) minus the higher of the medians of the `context` windows before and after
+    each window, `guard` windows away (NaN windows are ignored; where neither side has any,
+    nothing is subtracted). float32 (n,)."""
+    n = len(score)
+    if n == 0 or context <= 0:
+        return np.asarray(score, np.float32)
+    x = np.asarray(score, np.float64)
+    padded = np.pad(x, guard + context, constant_values=np.nan)
+    views = np.lib.stride_tricks.sliding_window_view(padded, context)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN sides at the edges
+        before = np.nanmedian(views[:n], axis=1)
+        after = np.nanmedian(views[2 * guard + context + 1:][:n], axis=1)
+    background = np.fmax(before, after)
+    return (x - np.nan_to_num(background, nan=0.0)).astype(np.float32)
+
+
+def blend(inputs: Sequence[ModalityInput], valid: np.ndarray, ml_share: float,
+          fusion: Fusion = Fusion()) -> Scores:
+    """Each signal's heuristic blended with its model (`ml_share` of it, at most all), measured
+    against its context (`Fusion`), then fused per window: `peak_share` of the best signal,
+    the rest the signals' weighted mean. A signal that does not cover a window is left out of
+    that window: missing chat is absent, never zero."""
     share = min(ml_share, 1.0)
     n = len(valid)
+    context = int(round(fusion.context_s / fusion.window_s))
+    guard = int(round(fusion.guard_s / fusion.window_s))
     parts: dict[str, np.ndarray] = {}
     combined, total = np.zeros(n), np.zeros(n)
+    best = np.full(n, -np.inf)
     for m in inputs:
         if m.ml is None:
             mixed = m.heuristic
         else:
             mixed = ((1 - share) * m.heuristic + share * m.ml).astype(np.float32)
-        if m.covered is None:
-            parts[m.name] = mixed
-            combined = combined + m.weight * mixed.astype(np.float64)
-            total = total + m.weight
-        else:
-            parts[m.name] = np.where(m.covered, mixed, np.nan).astype(np.float32)
-            combined = combined + m.weight * np.where(m.covered, mixed, 0.0)
-            total = total + m.weight * m.covered
-    combined = combined / np.where(total > 0, total, 1.0)
-    combined = np.where(valid, combined, np.nan).astype(np.float32)
+        covered = np.ones(n, bool) if m.covered is None else np.asarray(m.covered, bool)
+        mixed = np.where(covered, mixed, np.nan)
+        if context:
+            mixed = against_context(mixed, context, guard)
+        parts[m.name] = mixed.astype(np.float32)
+        if m.weight <= 0:
+            continue
+        combined = combined + m.weight * np.where(covered, mixed, 0.0)
+        total = total + m.weight * covered
+        best = np.where(covered, np.fmax(best, mixed), best)
+    mean = combined / np.where(total > 0, total, 1.0)
+    if fusion.peak_share > 0:
+        mean = np.where(np.isfinite(best),
+                        (1 - fusion.peak_share) * mean + fusion.peak_share * best, mean)
+    combined = np.where(valid, mean, np.nan).astype(np.float32)
     models = [m.ml for m in inputs if m.ml is not None]
     return Scores(combined, parts, {m.name: m.z for m in inputs},
                   np.mean(models, axis=0).astype(np.float32) if models else None)
@@ -212,6 +262,7 @@ class Highlight:
     reasons: list[str]
     clip_path: str | None = None
     thumbnail_path: str | None = None
+    weights: dict[str, float] | None = None  # each signal's share of the score (`explain`)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -220,8 +271,9 @@ class Highlight:
 def explain(rank: int, span: Span, scores: Scores, config: Any,
             kind_hint: str | None) -> Highlight:
     """A chosen span as a highlight: each signal's best score over the event, its kind
-    (the signal that dominates, or `kind_hint` for a per-signal list) and the three largest
-    weighted contributions as words."""
+    (the signal that dominates, or `kind_hint` for a per-signal list), each signal's share of
+    the peak window's score as the fusion weighed it (`weights`) and the three largest
+    contributions, weighed so, as words."""
     i = span.index
     lo, hi = int(span.event_start / config.window_s), int(span.event_end / config.window_s)
     region = slice(lo, max(hi, lo + 1))
@@ -233,18 +285,35 @@ def explain(rank: int, span: Span, scores: Scores, config: Any,
         return round(float(known.max()), 3) if len(known) else None
 
     peaks = {m.name: best(scores.parts.get(m.name)) for m in modalities()}
+    weights = fused_weights(scores, i, config)
     reasons = []
     for m in modalities():
-        z, part, w = scores.z.get(m.name), scores.parts.get(m.name), m.share(config)
-        here = z is not None and bool(np.isfinite(part[i]))  # chat covers only part
-        if here and w > 0 and kind_hint in (None, m.name):
+        z, w = scores.z.get(m.name), weights.get(m.name, 0.0)
+        if z is not None and w > 0 and kind_hint in (None, m.name):
             reasons += [(f, w * c) for f, c in contributions(z[i], m.features,
                                                               m.feature_weights(config))]
     reasons.sort(key=lambda r: -r[1])
     words = [f"{REASON_WORDS.get(f, f)} (+{c:.1f})" for f, c in reasons[:3] if c > 0]
     kind = kind_hint or _kind(peaks, config)
     return Highlight(rank, span.start, span.end, span.peak, span.score, peaks["audio"],
-                     peaks["video"], peaks["chat"], best(scores.ml), kind, words)
+                     peaks["video"], peaks["chat"], best(scores.ml), kind, words,
+                     weights={k: round(v, 2) for k, v in weights.items()})
+
+
+def fused_weights(scores: Scores, i: int, config: Any) -> dict[str, float]:
+    """Each signal's share of window `i`'s combined score (they sum to 1): its share of the
+    weighted mean, plus `fusion_peak_share` for the strongest signal there. Signals absent
+    from the window (chat where there is none) have none."""
+    present = {m.name: m.share(config) for m in modalities()
+               if m.name in scores.parts and np.isfinite(scores.parts[m.name][i])
+               and m.share(config) > 0}
+    total = sum(present.values())
+    if not total:
+        return {}
+    peak = float(getattr(config, "fusion_peak_share", 0.0))
+    best = max(present, key=lambda name: scores.parts[name][i])
+    return {name: (1 - peak) * w / total + (peak if name == best else 0.0)
+            for name, w in present.items()}
 
 
 def _kind(peaks: dict[str, float | None], config: Any) -> str:

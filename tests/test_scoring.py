@@ -161,3 +161,48 @@ def test_rank_explains_each_highlight_by_its_largest_contributions():
     assert ranking.video_highlights == [] and ranking.chat_highlights == []
     assert ranking.notes == ["ranked by the heuristic alone (no trained model yet)"]
     assert [m.name for m in scoring.modalities()] == ["audio", "video", "chat"]
+
+
+# --- issue 14: one strong signal wins, and a moment stands out against its neighbourhood -------
+
+def test_a_moment_strong_on_one_signal_beats_one_mild_on_both():
+    valid = np.ones(2, bool)
+    audio = _signal("audio", [0.0, 2.0], 0.5)
+    video = _signal("video", [4.0, 2.0], 0.5)  # window 0: fast action, ordinary audio
+    mean = scoring.blend([audio, video], valid, 0.0)
+    fused = scoring.blend([audio, video], valid, 0.0, scoring.Fusion(peak_share=0.5))
+    assert mean.combined.tolist() == [2.0, 2.0]  # the plain mean ties them
+    assert fused.combined.tolist() == [3.0, 2.0]
+
+
+def test_a_plateau_does_not_stand_out_against_its_neighbourhood_but_a_moment_does():
+    score = np.zeros(400)
+    score[100:112] = 3.0  # a 12 s moment
+    score[200:260] = 3.0  # a minute of steady loud music
+    score[320:330] = -2.0  # a quiet stretch ...
+    score[325] = 1.0  # ... where something small happens
+    out = scoring.against_context(score, context=30, guard=5)
+    assert out[100:112].min() == pytest.approx(3.0)
+    assert np.abs(out[215:245]).max() == pytest.approx(0.0)  # the plateau's middle
+    assert out[325] == pytest.approx(1.0)  # the neighbourhood, not the stream, sets the bar
+    # the blend applies it to every signal, per window
+    fused = scoring.blend([_signal("audio", score, 1.0)], np.ones(400, bool), 0.0,
+                          scoring.Fusion(context_s=30, guard_s=5))
+    assert np.allclose(fused.combined, out)
+
+
+def test_reasons_are_weighed_as_the_fusion_weighed_each_signal():
+    from config import Config
+
+    config = Config(top_n=1, clip_length_s=4.0, pre_roll_s=1.0, min_gap_s=1.0, smooth_s=1.0,
+                    fusion_peak_share=0.5)
+    names = {m: scoring.modality(m).features for m in ("audio", "video")}
+    z = {m: np.zeros((30, len(f)), np.float32) for m, f in names.items()}
+    z["video"][20, names["video"].index("motion_mean")] = 4.0
+    z["audio"][20, names["audio"].index("rms_mean")] = 1.0
+    inputs = [scoring.ModalityInput(m, z[m], scoring.weighted_score(
+        z[m], names[m], getattr(config, f"{m}_weights")), None, 0.5) for m in names]
+    scores = scoring.blend(inputs, np.ones(30, bool), 0.0, scoring.Fusion(peak_share=0.5))
+    h = scoring.rank(scores, np.ones(30, bool), 1.0, 30.0, config).highlights[0]
+    assert h.weights == {"audio": 0.25, "video": 0.75}
+    assert h.reasons[0].startswith("fast motion")

@@ -64,6 +64,9 @@ CHAT_WEIGHTS = {
 LIVE_CHAT_URL = ("wss://ws-us2.pusher.com/app/32cbd69e4b950bf97679"
                  "?protocol=7&client=js&version=8.4.0&flash=false")
 
+# Files written for editors in each run's exports/ folder (exports.py).
+EXPORT_KINDS = ("otio", "fcpxml", "edl", "chapters", "csv")
+
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 
 
@@ -160,6 +163,9 @@ class Config:
     smart_cut: bool = _opt(True, "re-encode clips only up to their first keyframe and copy "
                                  "the rest (off: re-encode every clip whole)")
     clip_preset: str = _opt("superfast", "x264 preset for re-encoded clips (speed vs size)")
+    exports: str = _opt(",".join(EXPORT_KINDS), "files for editors written in the run's "
+                        "exports/ folder: a comma list of otio, fcpxml, edl, chapters, csv "
+                        "(or none)")
 
     # Places and programs
     output_dir: Path = _opt(Path("output_clips"), "where run folders are written")
@@ -255,6 +261,10 @@ class Config:
                "max_clip_length_s must be at least clip_length_s")
         _check(self.clip_preset in X264_PRESETS,
                f"clip_preset must be one of {', '.join(X264_PRESETS)}")
+        words = [w.strip().lower() for w in self.exports.split(",") if w.strip()]
+        _check(words in ([], ["all"], ["none"]) or all(w in EXPORT_KINDS for w in words),
+               f"exports must be a comma list of {', '.join(EXPORT_KINDS)}, all or none "
+               f"(got {self.exports!r})")
         _check(self.ffmpeg_timeout_s > 0, "ffmpeg_timeout_s must be positive")
         _check(self.request_timeout_s > 0, "request_timeout_s must be positive")
         _check(1 <= self.retry_attempts <= 20, "retry_attempts must be between 1 and 20")

@@ -15,6 +15,7 @@ library: progress goes to a `(fraction, message)` callback and a `threading.Even
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import shutil
 import threading
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 import clips
+import exports
 import kick_chat
 import live
 import media
@@ -221,6 +223,7 @@ class KickClipGenerator:
                 run_dir=str(run_dir), kick=src.kick, skipped_chunks=walk.skipped,
                 failed_clips=failed, notes=notes, model=model, timings_s=watch.total(),
                 created_at=created_at)
+            result = self.write_exports(result, scores, features.window_s)
             runs.save(run_dir, result)
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -328,6 +331,41 @@ class KickClipGenerator:
             chat=data.get("chat") or kick_chat.unavailable("this run predates chat"),
             run_dir=str(run_dir), kick=data.get("kick"),
             skipped_chunks=data.get("skipped_chunks", []), notes=ranking.notes)
+
+    @staticmethod
+    def write_exports(result: RunResult, scores: Scores | None = None,
+                      window_s: float = 1.0) -> RunResult:
+        """Write a run's `exports/` (the kinds `config.exports` names; scores.csv when `scores`
+        is given) as it is saved; their notes (YouTube chapter rules not met, a file not
+        written) join the run's. Never raises: an export never costs a run."""
+        done = exports.write_exports(result.run_dir or ".", result.to_dict(),
+                                     result.config.exports, scores, window_s)
+        notes = done.notes + [f"exports: {name} not written (see the log)"
+                              for name in done.failed]
+        return dataclasses.replace(result, notes=result.notes + notes) if notes else result
+
+    def export(self, run_dir: str | Path, kinds: str | None = None,
+               config: Config | None = None) -> exports.Exported:
+        """Write (again) the files for editors of a finished run into `run_dir/exports/`:
+        `kinds` a comma list of otio, fcpxml, edl, chapters, csv (default: `config.exports`).
+        scores.csv is computed again from the run's saved signals, with today's model."""
+        config = config or self.config
+        kinds_ = exports.parse_kinds(config.exports if kinds is None else kinds)
+        data = runs.load(run_dir)
+        try:
+            features, scores = self._rescore(run_dir, data, config)
+            window_s: float = features.window_s
+        except (OSError, ValueError, KeyError, KickClipError) as err:
+            logger.info("scores.csv left out: the run's signals cannot be read (%s)", err)
+            scores, window_s = None, 1.0
+        return exports.write_exports(run_dir, data, kinds_, scores, window_s)
+
+    def exports_zip(self, run_dir: str | Path, config: Config | None = None) -> Path:
+        """`exports.zip` of the run's `exports/` folder, for a download (written first when
+        the run has none: runs from before exports, or with exports off)."""
+        if not exports.listed(run_dir):
+            self.export(run_dir, "all", config)
+        return exports.zip_exports(run_dir)
 
     def view(self, run_dir: str | Path, config: Config | None = None) -> RunView:
         """A finished run for display: its JSON, its scores re-computed with `config` (for a

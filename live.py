@@ -174,7 +174,7 @@ class LiveRun:
             else:
                 if self.scorer is not None and self.scorer.n:
                     runs.save_signals(self.run_dir, self._features(), self._chat_features())
-                result = self._result()
+                result = self.generator.write_exports(self._result())  # exports/ for editors
                 self._write_json(result)
         self.progress(1.0, f"live: {self.reason}; {len(self.highlights)} clip(s)")
         return result

@@ -39,6 +39,7 @@ OPTIONS = {
     "--dask-scheduler": ("dask_scheduler", str),
     "--kick-token": ("kick_token", str),
     "--live-for": ("live_for_s", float),
+    "--export": ("exports", str),
 }
 
 
@@ -51,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  python main.py https://host/vod/master.m3u8 --top-n 5 --no-clips\n"
                "  python main.py https://kick.com/xqc --live-for 3600   (live: clips as it "
                "goes)\n"
-               "  python main.py rate output_clips/<run> 3 --keep   (teach the model)",
+               "  python main.py rate output_clips/<run> 3 --keep   (teach the model)\n"
+               "  python main.py export output_clips/<run> --export edl,chapters",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("source", nargs="?", help="video/audio file, HLS or MP4 URL, Kick link")
@@ -117,7 +119,7 @@ def error_line(err: KickClipError, flags_used: set[str]) -> str:
 
 
 def _metavar(name: str, kind: type) -> str:
-    special = {"dask_scheduler": "ADDRESS", "kick_token": "TOKEN"}
+    special = {"dask_scheduler": "ADDRESS", "kick_token": "TOKEN", "exports": "KINDS"}
     if name in special:
         return special[name]
     if name.endswith("_s"):
@@ -244,10 +246,41 @@ def rate_main(argv: list[str]) -> int:
     return 0
 
 
+def export_main(argv: list[str]) -> int:
+    """`main.py export RUN_DIR [--export KINDS]`: write a finished run's files for editors
+    (again) into RUN_DIR/exports/."""
+    parser = argparse.ArgumentParser(
+        prog="main.py export",
+        description="Write a run's timelines, markers, chapters and CSVs for editors.")
+    parser.add_argument("run_dir", help="a run folder under output_clips/")
+    parser.add_argument("--export", dest="exports", default="all", metavar="KINDS",
+                        help=field_help("exports") + " (default: all)")
+    parser.add_argument("--models-dir", type=Path, default=None, help=field_help("models_dir"))
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(0, False)
+    try:
+        from kick_clip_generator import KickClipGenerator
+
+        config = Config.from_env(models_dir=args.models_dir, exports=args.exports)
+        done = KickClipGenerator(config).export(args.run_dir, config.exports, config)
+    except KickClipError as err:
+        if args.debug:
+            raise
+        print(error_line(err, {"exports"}), file=sys.stderr)
+        return err.exit_code
+    for note in done.notes:
+        print(f"note: {note}")
+    print(f"{len(done.files)} file(s) written to {done.folder} ({done.rate})")
+    return 1 if done.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "rate":
         return rate_main(argv[1:])
+    if argv and argv[0] == "export":
+        return export_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose, args.quiet or args.json,

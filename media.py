@@ -86,7 +86,8 @@ class MediaInfo:
     has_audio: bool
     width: int = 0
     height: int = 0
-    fps: float = 0.0
+    fps: float = 0.0  # the average rate (ffmpeg's "fps")
+    fps_nominal: float = 0.0  # the rate its timestamps are based on (ffmpeg's "tbr")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,6 +103,7 @@ _CAUSE = re.compile(r"not on whitelist|No such file|Connection refused|Server re
 _CONTEXT = re.compile(r"^(\[[^\]]* @ 0x[0-9a-fA-F]+\]\s*)+")
 _STILL = re.compile(r": Video: (png|mjpeg|bmp|webp|tiff|jpeg2000|gif)\b")
 _FPS = re.compile(r"(\d+(?:\.\d+)?) (?:fps|tbr)")
+_TBR = re.compile(r"(\d+(?:\.\d+)?)(k?) tbr")
 
 
 def parse_probe_output(source: str, stderr: str) -> MediaInfo:
@@ -112,7 +114,7 @@ def parse_probe_output(source: str, stderr: str) -> MediaInfo:
         h, mi, s = m.groups()
         duration = int(h) * 3600 + int(mi) * 60 + float(s)
     width = height = 0
-    fps = 0.0
+    fps = fps_nominal = 0.0
     has_video = False
     for line in stderr.splitlines():
         if ": Video: " in line and "attached pic" not in line:
@@ -123,9 +125,12 @@ def parse_probe_output(source: str, stderr: str) -> MediaInfo:
             fm = _FPS.search(line)
             if fm:
                 fps = float(fm.group(1))
+            tm = _TBR.search(line)
+            if tm:
+                fps_nominal = float(tm.group(1)) * (1000 if tm.group(2) else 1)
             break
     has_audio = ": Audio: " in stderr
-    return MediaInfo(source, duration, has_video, has_audio, width, height, fps)
+    return MediaInfo(source, duration, has_video, has_audio, width, height, fps, fps_nominal)
 
 
 # A probe that failed this way may well work a moment later: a server error, a connection

@@ -2,7 +2,8 @@
 
 A run folder under `output_dir` holds `highlights.json` (the `RunResult`), `features.npz`
 (the stream's feature matrix), `chat.npz` (the chat rows, when there was chat), the clips
-`clip_NN_HH-MM-SS.mp4|.m4a` with their `.jpg` thumbnails and, once asked for, `clips.zip`.
+`clip_NN_HH-MM-SS.mp4|.m4a` with their `.jpg` thumbnails, `exports/` (the files for editors,
+written and named by `exports.py`) and, once asked for, `clips.zip` / `exports.zip`.
 Everything that reads or writes those names goes through here.
 """
 

@@ -196,7 +196,7 @@ def chat_server(tmp_path):
                                             rate_per_s=1.0, bursts=((300, 306, 10.0),), seed=5)
         config = Config(kick_base_url=server.base_url, models_dir=tmp_path / "models",
                         chat_request_interval_s=0.0, retry_attempts=2, backoff_base_s=0.01,
-                        request_timeout_s=5, chat_block_wait_s=0.1)
+                        request_timeout_s=5, chat_block_wait_s=0.1, chat_mode="full")
         yield server, config
 
 

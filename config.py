@@ -66,6 +66,7 @@ LIVE_CHAT_URL = ("wss://ws-us2.pusher.com/app/32cbd69e4b950bf97679"
 
 # Files written for editors in each run's exports/ folder (exports.py).
 EXPORT_KINDS = ("otio", "fcpxml", "edl", "chapters", "csv")
+CHAT_MODES = ("sampled", "full")
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 
@@ -117,7 +118,17 @@ class Config:
     chat_max_lag_s: float = _opt(20.0, "longest reaction lag the estimate considers")
     chat_request_interval_s: float = _opt(1.0, "pause between two chat requests (Kick blocks "
                                                "bursts)")
-    chat_max_pages: int = _opt(3600, "most chat pages (~25 messages each) fetched per VOD")
+    chat_max_pages: int = _opt(3600, "most chat pages (~25 messages each) fetched per VOD "
+                                     "(--chat full)")
+    chat_mode: str = _opt("sampled", "sampled: a chat-rate curve across the VOD plus dense pages "
+                                     "around the top moments, within chat_budget_s; full: every "
+                                     "message (minutes for a long VOD)", choices=CHAT_MODES)
+    chat_budget_s: float = _opt(60.0, "sampled chat: most requests, in seconds at Kick's pace of "
+                                      "one page a second, whatever the VOD's length")
+    chat_tail_s: float = _opt(25.0, "sampled chat: longest the run goes on fetching chat after "
+                                    "the analysis")
+    chat_block_wait_s: float = _opt(65.0, "a chat request Kick blocks (403) is waited out this "
+                                          "long, once; a second block ends the chat fetch")
     chat_weights: dict[str, float] = field(
         default_factory=lambda: dict(CHAT_WEIGHTS),
         metadata={"help": "heuristic weight per chat feature"},
@@ -236,6 +247,11 @@ class Config:
         _check(0 <= self.chat_request_interval_s <= 60,
                "chat_request_interval_s must be between 0 and 60 s")
         _check(self.chat_max_pages >= 1, "chat_max_pages must be at least 1")
+        _check(self.chat_mode in CHAT_MODES, "chat_mode must be one of: " + ", ".join(CHAT_MODES))
+        _check(1 <= self.chat_budget_s <= 3600, "chat_budget_s must be between 1 and 3600 s")
+        _check(0 <= self.chat_tail_s <= 600, "chat_tail_s must be between 0 and 600 s")
+        _check(0 <= self.chat_block_wait_s <= 600,
+               "chat_block_wait_s must be between 0 and 600 s")
         _check(self.live_chat_url.strip().lower().startswith(("ws://", "wss://")),
                "live_chat_url must be a ws:// or wss:// URL")
         _check(0.1 <= self.live_chat_connect_timeout_s <= 120,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import re
 import sqlite3
 import threading
@@ -66,6 +67,7 @@ LAG_MIN_MARGIN = 0.05  # ... and stand this far above the median of all lags
 LAG_MIN_PAIRS = 30
 MIN_MESSAGES = 20  # fewer messages than this over a VOD is no signal
 MIN_COVERAGE_S = 600.0  # a partial fetch must cover this much (or half the stream) to be used
+DENSE_MIN_S = 15.0  # a fetched stretch this long has every feature; a shorter one, its rate
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -135,11 +137,15 @@ class ChatFeatures:
     messages: int
     lag_s: float
     lag_estimated: bool
+    # bool (n_windows,) or None: covered rows that only a lone sampled page covers - their
+    # message_rate is that page's rate (the coarse curve) and the other features are unknown
+    rate_only: np.ndarray | None = None
 
     def save(self, path: Path) -> None:
+        extra = {} if self.rate_only is None else {"rate_only": self.rate_only}
         np.savez_compressed(path, matrix=self.matrix, covered=self.covered,
                             meta=np.array([self.messages, self.lag_s, self.lag_estimated],
-                                          np.float64))
+                                          np.float64), **extra)
 
     @classmethod
     def load(cls, path: Path) -> ChatFeatures | None:
@@ -148,8 +154,9 @@ class ChatFeatures:
             return None
         with np.load(path) as data:
             messages, lag_s, estimated = data["meta"]
+            rate_only = data["rate_only"].astype(bool) if "rate_only" in data else None
             return cls(data["matrix"].astype(np.float32), data["covered"].astype(bool),
-                       int(messages), float(lag_s), bool(estimated))
+                       int(messages), float(lag_s), bool(estimated), rate_only)
 
 
 def _bin(time_s: np.ndarray, n_windows: int, window_s: float, weights: np.ndarray | None = None
@@ -214,26 +221,62 @@ def coverage(n_windows: int, window_s: float, duration_s: float, covered_from_s:
              lag_s: float) -> np.ndarray:
     """bool (n_windows,): windows whose chat (seen `lag_s` later) lies inside the fetched
     stretch [covered_from_s, duration_s]."""
+    return span_coverage(n_windows, window_s, [(covered_from_s, duration_s + 1.0)], lag_s)[0]
+
+
+def span_coverage(n_windows: int, window_s: float, spans: Iterable[tuple[float, float]],
+                  lag_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """(covered bool (n,), stretch float64 (n,)): windows whose chat (seen `lag_s` later) lies
+    inside one of the fetched `spans` ((from_s, to_s) seconds into the VOD, merged), and the
+    length of the span that holds each (0 where none does)."""
+    covered = np.zeros(n_windows, bool)
+    stretch = np.zeros(n_windows)
     start = np.arange(n_windows) * window_s + lag_s
-    return (start >= covered_from_s - 1e-9) & (start + window_s <= duration_s + 1.0 + 1e-9)
+    for lo, hi in spans:
+        inside = (start >= lo - 1e-9) & (start + window_s <= hi + 1e-9)
+        covered |= inside
+        stretch[inside] = hi - lo
+    return covered, stretch
 
 
 def chat_features(messages: ChatMessages, n_windows: int, window_s: float, *,
                   duration_s: float, lag_s: float = 0.0, covered_from_s: float = 0.0,
-                  lag_estimated: bool = False) -> ChatFeatures:
+                  lag_estimated: bool = False,
+                  spans: list[tuple[float, float]] | None = None) -> ChatFeatures:
     """The chat feature matrix (n_windows, 4) of a VOD, chat shifted back by `lag_s`
-    (`chat_matrix` on the VOD's per-window counts, with the centred `local_baseline`)."""
-    covered = coverage(n_windows, window_s, duration_s, covered_from_s, lag_s)
+    (`chat_matrix` on the VOD's per-window counts, with the centred `local_baseline`).
+
+    `spans` are the stretches fetched (seconds into the VOD; default: [covered_from_s, end]).
+    Inside a stretch of at least DENSE_MIN_S every feature is computed as for a whole chat
+    (smoothing and baseline over the covered windows only); a shorter stretch (one sampled
+    page) gives its mean rate alone, marked in `rate_only`."""
+    if spans is None:
+        spans = [(covered_from_s, duration_s + 1.0)]
+    covered, stretch = span_coverage(n_windows, window_s, spans, lag_s)
     t = messages.time_s - lag_s
     in_covered = covered[np.clip(np.floor(t / window_s).astype(np.int64), 0, n_windows - 1)]
     overall = float(messages.short[in_covered].mean()) if in_covered.any() else 0.5
-    matrix = chat_matrix(_bin(t, n_windows, window_s),
-                         _chatter_counts(messages, n_windows, window_s, lag_s),
+    count = _bin(t, n_windows, window_s)
+    observed = None if covered.all() else covered.astype(np.float64)
+    matrix = chat_matrix(count, _chatter_counts(messages, n_windows, window_s, lag_s),
                          _bin(t, n_windows, window_s, messages.emotes),
                          _bin(t, n_windows, window_s, messages.short),
-                         covered, window_s, overall)
+                         covered, window_s, overall, observed=observed)
+    rate_only = covered & (stretch < DENSE_MIN_S)
+    if rate_only.any():
+        # one page's messages over its own span: the coarse curve's value where it landed
+        base = local_baseline(np.where(covered, count / window_s, 0.0), covered, window_s)
+        for lo, hi in spans:
+            if hi - lo >= DENSE_MIN_S:
+                continue
+            rows = rate_only & (np.arange(n_windows) * window_s + lag_s >= lo - 1e-9) & (
+                (np.arange(n_windows) + 1) * window_s + lag_s <= hi + 1e-9)
+            inside = (messages.time_s >= lo) & (messages.time_s < hi)
+            matrix[rows, 0] = int(inside.sum()) / max(hi - lo, window_s) / base[rows]
+        matrix[rate_only, 1:] = 0.0
     matrix[~covered] = 0.0
-    return ChatFeatures(matrix, covered, len(messages), float(lag_s), lag_estimated)
+    return ChatFeatures(matrix, covered, len(messages), float(lag_s), lag_estimated,
+                        rate_only if rate_only.any() else None)
 
 
 Baseline = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
@@ -241,7 +284,8 @@ Baseline = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
 
 def chat_matrix(count: np.ndarray, chatters: np.ndarray, emotes: np.ndarray, short: np.ndarray,
                 covered: np.ndarray, window_s: float, overall_short: float, *,
-                baseline: Baseline = local_baseline) -> np.ndarray:
+                baseline: Baseline = local_baseline,
+                observed: np.ndarray | None = None) -> np.ndarray:
     """Per-window sums (each (n,) float64: messages, distinct senders, emotes, short messages)
     -> the chat features (n, len(CHAT_FEATURES)) float32. Shared by the VOD replay and live
     chat (`live_chat.py`, which passes a trailing baseline), so both compute the same thing.
@@ -249,11 +293,16 @@ def chat_matrix(count: np.ndarray, chatters: np.ndarray, emotes: np.ndarray, sho
     message_rate and chatters (distinct senders) are relative to the stream's own local
     baseline (1.0 = usual), emotes likewise; short_share is the share of short messages among
     the window's (smoothed, leaning to the stream's share `overall_short` where there are few).
-    Rows outside `covered` are computed too; callers zero them."""
+    Rows outside `covered` are computed too; callers zero them. `observed` (float (n,), 1
+    where chat was fetched) makes the smoothing average over fetched windows only, so the
+    edge of a sampled stretch does not read as a quiet chat."""
     width = max(1, int(round(CHAT_SMOOTH_S / window_s)))
+    seen = None if observed is None else scoring.smooth(observed, width).astype(np.float64)
 
     def relative(per_window: np.ndarray) -> np.ndarray:
         rate = scoring.smooth(per_window, width).astype(np.float64) / window_s
+        if seen is not None:
+            rate = np.where(seen > 0, rate / np.maximum(seen, 1e-9), 0.0)
         return rate / baseline(rate, covered, window_s)
 
     share = ((scoring.smooth(short, width) * width + SHARE_PRIOR_MESSAGES * overall_short)
@@ -332,20 +381,47 @@ CREATE TABLE IF NOT EXISTS chat_messages (
     content TEXT NOT NULL,
     PRIMARY KEY (channel_id, vod_id, id)
 );
+CREATE TABLE IF NOT EXISTS chat_spans (
+    channel_id INTEGER NOT NULL,
+    vod_id TEXT NOT NULL,
+    lo_us INTEGER NOT NULL,      -- one fetched page: every message in [lo_us, hi_us) is stored
+    hi_us INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chat_spans_vod ON chat_spans (channel_id, vod_id);
 """
 
 
 @dataclass(frozen=True)
 class FetchState:
-    cursor_us: int
+    cursor_us: int  # the lower end of the stretch fetched back from the VOD's end
     pages: int
     complete: bool
 
 
+def merge_spans(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching (lo, hi) spans merged, in order."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def descend(cursor_us: int, spans: list[tuple[int, int]]) -> int:
+    """Where paging back from `cursor_us` must next ask: below every fetched span it is in."""
+    for lo, hi in reversed(spans):
+        if lo < cursor_us <= hi:
+            cursor_us = lo
+    return cursor_us
+
+
 class ChatCache:
-    """Chat replays in `models_dir/chat_cache.sqlite3`, one per (channel id, VOD id), stored
-    page by page with the cursor to go on from; `complete` is set only when paging reached the
-    VOD's start, so a cancelled or blocked fetch is resumed, never taken for the whole chat."""
+    """Chat replays in `models_dir/chat_cache.sqlite3`, one per (channel id, VOD id): every
+    page fetched (sampled or paged through, any run) is kept as its messages and the span of
+    time it covers, so a later run asks only for what no span covers. `complete` is set only
+    when the spans cover the whole VOD."""
 
     def __init__(self, models_dir: Path):
         self.path = Path(models_dir) / DB_NAME
@@ -355,31 +431,55 @@ class ChatCache:
         return storage.connect(self.path)
 
     def begin(self, channel_id: int, vod_id: str, start_us: int, end_us: int) -> FetchState:
-        """The stored state of this fetch; a fetch of another time window (the VOD grew or was
-        re-timed) is thrown away and started afresh."""
+        """The stored state of this VOD's chat; a fetch of another time window (the VOD grew
+        or was re-timed) is thrown away and started afresh."""
         with closing(self._connect()) as db, db:
             row = db.execute("SELECT start_us, end_us, cursor_us, pages, complete FROM "
                              "chat_fetches WHERE channel_id=? AND vod_id=?",
                              (channel_id, vod_id)).fetchone()
             if row and (row[0], row[1]) == (start_us, end_us):
+                has_spans = db.execute("SELECT 1 FROM chat_spans WHERE channel_id=? AND "
+                                       "vod_id=? LIMIT 1", (channel_id, vod_id)).fetchone()
+                if not has_spans and row[2] < end_us:  # a cache from before spans were kept
+                    db.execute("INSERT INTO chat_spans VALUES (?,?,?,?)",
+                               (channel_id, vod_id, start_us - 1 if row[4] else row[2], end_us))
                 return FetchState(int(row[2]), int(row[3]), bool(row[4]))
-            db.execute("DELETE FROM chat_messages WHERE channel_id=? AND vod_id=?",
-                       (channel_id, vod_id))
+            for table in ("chat_messages", "chat_spans"):
+                db.execute(f"DELETE FROM {table} WHERE channel_id=? AND vod_id=?",  # noqa: S608
+                           (channel_id, vod_id))
             db.execute("INSERT OR REPLACE INTO chat_fetches VALUES (?,?,?,?,?,?,?,?)",
                        (channel_id, vod_id, start_us, end_us, end_us, 0, 0, time.time()))
         return FetchState(end_us, 0, False)
 
     def add_page(self, channel_id: int, vod_id: str,
-                 rows: list[tuple[str, float, int | None, str]], cursor_us: int,
-                 complete: bool) -> None:
-        """One page's (id, created epoch s, user id, content) rows and the cursor after it,
-        in one transaction."""
+                 rows: list[tuple[str, float, int | None, str]], lo_us: int,
+                 hi_us: int) -> FetchState:
+        """One page's (id, created epoch s, user id, content) rows and the span [lo_us, hi_us)
+        it covers, in one transaction; the state after it."""
         with closing(self._connect()) as db, db:
             db.executemany("INSERT OR IGNORE INTO chat_messages VALUES (?,?,?,?,?,?)",
                            [(channel_id, vod_id, *row) for row in rows])
+            db.execute("INSERT INTO chat_spans VALUES (?,?,?,?)",
+                       (channel_id, vod_id, lo_us, hi_us))
+            start_us, end_us = db.execute("SELECT start_us, end_us FROM chat_fetches WHERE "
+                                          "channel_id=? AND vod_id=?",
+                                          (channel_id, vod_id)).fetchone()
+            spans = merge_spans(db.execute("SELECT lo_us, hi_us FROM chat_spans WHERE "
+                                           "channel_id=? AND vod_id=?", (channel_id, vod_id)))
+            cursor = descend(end_us, spans)
+            complete = cursor <= start_us
             db.execute("UPDATE chat_fetches SET cursor_us=?, pages=pages+1, complete=?, "
                        "updated_at=? WHERE channel_id=? AND vod_id=?",
-                       (cursor_us, int(complete), time.time(), channel_id, vod_id))
+                       (cursor, int(complete), time.time(), channel_id, vod_id))
+            pages = db.execute("SELECT pages FROM chat_fetches WHERE channel_id=? AND "
+                               "vod_id=?", (channel_id, vod_id)).fetchone()[0]
+        return FetchState(cursor, int(pages), complete)
+
+    def spans(self, channel_id: int, vod_id: str) -> list[tuple[int, int]]:
+        """The fetched spans (lo_us, hi_us), merged."""
+        with closing(self._connect()) as db:
+            return merge_spans(db.execute("SELECT lo_us, hi_us FROM chat_spans WHERE "
+                                          "channel_id=? AND vod_id=?", (channel_id, vod_id)))
 
     def ids(self, channel_id: int, vod_id: str) -> set[str]:
         with closing(self._connect()) as db:
@@ -396,10 +496,28 @@ class ChatCache:
 
 # --- fetching ---------------------------------------------------------------------------------
 
+KICK_PAGE_S = 1.0  # Kick's pace, one page a second: what `chat_budget_s` is counted in
+PACE_JITTER = 0.3  # each pause is chat_request_interval_s times 1..1.3, at random
+NEW_PER_PAGE = 22  # a full page brings ~25 messages, ~3 of them repeated from the page before
+COARSE_SPACING_S = 90.0  # the coarse pass: a page every this many seconds ...
+COARSE_MIN = 4  # ... at least this many pages, at most a third of the budget
+FULL_SHARE = 0.8  # a chat that fits in this share of the budget is fetched whole
+CANDIDATE_MIN = 1.5  # an audio/video moment worth a look: its score (z) at least this
+CANDIDATE_GAP_S = 30.0  # candidates at least this far apart
+PROBE_AFTER_S = 10.0  # a probe starts this long after the moment's expected reaction ...
+PROBE_BEFORE_S = 2.0  # ... and pages back to just before the moment
+PROBE_PAGES = 3  # pages a probe gets; one that finds the chat hot gets HOT_PAGES more
+HOT_PAGES = 3
+HOT_RATIO = 2.0  # a page whose rate is this many times the coarse baseline is a hot spot
+COARSE_VALUE = 6.0  # the coarse pass goes before all but the hottest targets
+HOT_VALUE = 10.0
+
+
 @dataclass
 class ChatReplay:
-    """What a fetch got: the messages of [covered_from_s, duration] (seconds into the VOD),
-    all of it when `complete`; `reason` says why it stopped early (or why there is none)."""
+    """What a fetch got: the messages of the fetched `spans` ((from_s, to_s) seconds into the
+    VOD; None: [covered_from_s, end]), all of the VOD when `complete`; `reason` says why it
+    stopped early (or why there is none)."""
 
     rows: list[tuple[float, int | None, str]]
     start_epoch_s: float
@@ -408,101 +526,340 @@ class ChatReplay:
     reason: str | None = None
     requests: int = 0
     pages: int = 0
+    spans: list[tuple[float, float]] | None = None
+    mode: str = "full"
+    blocks: int = 0  # 403 burst blocks met (the first is waited out)
+
+
+class _Stop(Exception):
+    """Ends a fetch early; its message is the reason (None: the plan is done)."""
+
+
+@dataclass
+class _Target:
+    """Page back from `hi_us` towards `lo_us`, `pages` pages at most, in order of `value`."""
+
+    hi_us: int
+    lo_us: int
+    pages: int
+    value: float
+    kind: str  # "coarse" | "probe" | "hot" | "full"
+    moment_s: float | None = None
+
+
+class _Fetcher:
+    """Requests chat pages one at a time at Kick's pace (with jitter), stores each page, and
+    handles Kick's burst block: waited out once, the second ends the fetch."""
+
+    def __init__(self, config: Config, channel_id: int, vod_id: str, start_us: int,
+                 end_us: int, cache: ChatCache, stop: threading.Event, session: Any,
+                 deadline: Callable[[], float | None]):
+        from kick_api import bearer_header
+
+        self.config, self.channel_id, self.vod_id = config, channel_id, vod_id
+        self.start_us, self.end_us, self.cache, self.stop = start_us, end_us, cache, stop
+        self.session, self.deadline = session, deadline
+        self.url = f"{config.kick_base_url.rstrip('/')}/api/v2/channels/{channel_id}/messages"
+        self.headers = bearer_header(config.kick_token)
+        self.seen = cache.ids(channel_id, vod_id)
+        self.spans = cache.spans(channel_id, vod_id)
+        self.state = cache.begin(channel_id, vod_id, start_us, end_us)
+        self.requests = self.pages = self.blocks = 0
+        self._last: float | None = None
+        self._rng = random.Random(f"{channel_id}/{vod_id}")  # jitter: random, yet repeatable
+        self.page_size = 0  # the most messages one page brought
+        self.budget = config.chat_max_pages  # requests
+
+    def _pause(self, seconds: float) -> None:
+        """Wait `seconds` unless stopped or past the deadline (then `_Stop`)."""
+        end = time.monotonic() + seconds
+        while True:
+            if self.stop.is_set():
+                raise _Stop("cancelled")
+            left = end - time.monotonic()
+            deadline = self.deadline()
+            if deadline is not None and time.monotonic() + max(left, 0.0) > deadline:
+                raise _Stop(None)
+            if left <= 0:
+                return
+            if self.stop.wait(min(left, 0.25)):
+                raise _Stop("cancelled")
+
+    def get(self, cursor_us: int) -> tuple[list[dict[str, Any]], int | None]:
+        """(messages, next cursor) of the page at `cursor_us`, paced."""
+        from kick_api import is_block_response
+
+        while True:
+            if self.requests >= self.budget:
+                raise _Stop(None)
+            if self._last is not None:
+                interval = self.config.chat_request_interval_s
+                self._pause(interval * (1 + PACE_JITTER * self._rng.random())
+                            - (time.monotonic() - self._last))
+            elif self.stop.is_set():
+                raise _Stop("cancelled")
+            else:
+                self._pause(0.0)  # past the deadline already: no request
+            self._last = time.monotonic()
+            response = self.session.get(f"{self.url}?cursor={cursor_us}", headers=self.headers)
+            self.requests += 1
+            if is_block_response(response.status, response.headers, response.content):
+                self.blocks += 1
+                if self.blocks > 1:
+                    raise _Stop("Kick refused the request")
+                logger.warning("chat of %s: Kick blocked the chat requests (HTTP %d); waiting "
+                               "%.0f s once", self.vod_id, response.status,
+                               self.config.chat_block_wait_s)
+                try:
+                    self._pause(self.config.chat_block_wait_s)
+                except _Stop as stopped:
+                    raise _Stop(stopped.args[0] or "Kick refused the request") from None
+                continue
+            if response.status == 404:
+                raise _Stop("Kick has no chat replay for this video")
+            if not response.ok:
+                raise _Stop(f"Kick answered HTTP {response.status}")
+            return _page(response)
+
+    def page(self, cursor_us: int) -> tuple[int, int, int]:
+        """Fetch and store the page at `cursor_us`: (lo_us, its messages newer than lo_us,
+        messages on it). lo_us <= start_us when the page reached the VOD's start."""
+        messages, next_cursor = self.get(cursor_us)
+        rows, oldest_us, older = [], None, 0
+        for message in messages:
+            created = kick_epoch_s(message.get("created_at"))
+            if created is None:
+                continue
+            created_us = int(round(created * 1e6))
+            oldest_us = created_us if oldest_us is None else min(oldest_us, created_us)
+            older += created_us < cursor_us
+            mid = str(message.get("id") or "")
+            if not mid or mid in self.seen or not self.start_us <= created_us < self.end_us:
+                continue
+            self.seen.add(mid)
+            if counts_as_chat(message):
+                rows.append((mid, created, sender_id(message),
+                             str(message.get("content") or "")))
+        if next_cursor is None:
+            next_cursor = oldest_us
+        moved = next_cursor is not None and next_cursor < cursor_us
+        if messages and not moved:
+            logger.warning("chat of %s: the cursor did not move back (%s); taking it as the "
+                           "start of the chat", self.vod_id, next_cursor)
+        lo = next_cursor if messages and moved else min(self.start_us - 1, cursor_us - 1)
+        self.state = self.cache.add_page(self.channel_id, self.vod_id, rows, lo, cursor_us)
+        self.spans = merge_spans([*self.spans, (lo, cursor_us)])
+        self.pages += 1
+        self.page_size = max(self.page_size, len(messages))
+        return lo, older, len(messages)
 
 
 def fetch_replay(config: Config, channel_id: int, vod_id: str, start_epoch_s: float,
                  duration_s: float, *, progress: Progress | None = None,
-                 stop: threading.Event | None = None, session: Any = None) -> ChatReplay:
-    """Page a VOD's chat backwards from its end to its start (see the module docstring),
-    storing each page as it comes. Never raises for what Kick does: a block, an HTTP error or
-    `stop` ends the fetch with `reason` set and what was stored so far."""
-    from kick_api import KickSession, bearer_header
-
+                 stop: threading.Event | None = None, session: Any = None,
+                 candidates: Callable[[], tuple[list[tuple[float, float]], float]] | None = None,
+                 deadline: Callable[[], float | None] | None = None) -> ChatReplay:
+    """A VOD's chat, `config.chat_mode`: "full" pages backwards from its end to its start
+    (see the module docstring); "sampled" spends at most `chat_budget_s` of requests on a
+    coarse rate curve and dense pages around the moments `candidates()` names ((moment s,
+    strength) pairs and the analysis' progress 0..1) and around the curve's hot spots, until
+    `deadline()` (a time.monotonic() value, None while the analysis runs). Pages already in
+    the cache are never asked for again. Never raises for what Kick does: a block, an HTTP
+    error or `stop` ends the fetch with `reason` set and what was stored so far."""
     stop = stop or threading.Event()
     progress = progress or (lambda fraction, message: None)
     start_us = int(round(start_epoch_s * 1e6))
     end_us = int(round((start_epoch_s + duration_s + 1.0) * 1e6))
     cache = ChatCache(config.models_dir)
-    state = cache.begin(channel_id, vod_id, start_us, end_us)
-    cursor, pages, complete = state.cursor_us, state.pages, state.complete
-    requests, reason = 0, None
-    if complete:
-        logger.info("chat of %s: from the cache (%d pages)", vod_id, pages)
-        progress(1.0, "chat from the cache")
-    else:
-        if pages:
-            logger.info("chat of %s: resuming at page %d", vod_id, pages + 1)
-        own = session is None
-        session = session or KickSession(config, sleep=stop.wait)
-        url = f"{config.kick_base_url.rstrip('/')}/api/v2/channels/{channel_id}/messages"
-        headers = bearer_header(config.kick_token)
-        seen = cache.ids(channel_id, vod_id)
-        last_request = None
-        try:
-            while True:
-                if pages >= config.chat_max_pages:
-                    reason = f"stopped at the page limit (chat_max_pages={config.chat_max_pages})"
-                    break
-                if last_request is not None:
-                    wait = config.chat_request_interval_s - (time.monotonic() - last_request)
-                    if wait > 0:
-                        stop.wait(wait)
-                if stop.is_set():
-                    reason = "cancelled"
-                    break
-                last_request = time.monotonic()
-                response = session.get(f"{url}?cursor={cursor}", headers=headers)
-                requests += 1
-                if response.status == 404:
-                    reason = "Kick has no chat replay for this video"
-                    break
-                if not response.ok:
-                    reason = f"Kick answered HTTP {response.status}"
-                    break
-                messages, next_cursor = _page(response)
-                rows, oldest_us = [], None
-                for message in messages:
-                    created = kick_epoch_s(message.get("created_at"))
-                    if created is None:
-                        continue
-                    created_us = int(round(created * 1e6))
-                    oldest_us = created_us if oldest_us is None else min(oldest_us, created_us)
-                    mid = str(message.get("id") or "")
-                    if not mid or mid in seen or not start_us <= created_us < end_us:
-                        continue
-                    seen.add(mid)
-                    if counts_as_chat(message):
-                        rows.append((mid, created, sender_id(message),
-                                     str(message.get("content") or "")))
-                if next_cursor is None:
-                    next_cursor = oldest_us
-                moved = next_cursor is not None and next_cursor < cursor
-                if messages and not moved:
-                    logger.warning("chat of %s: the cursor did not move back (%s); stopping",
-                                   vod_id, next_cursor)
-                done = not messages or not moved or (oldest_us is not None
-                                                     and oldest_us < start_us)
-                cursor = next_cursor if moved else cursor
-                cache.add_page(channel_id, vod_id, rows, cursor, done)
-                pages += 1
-                progress(_fraction(cursor, start_us, end_us, done),
-                         f"chat {100 * _fraction(cursor, start_us, end_us, done):.0f}% "
-                         f"(page {pages})")
-                if done:
-                    complete = True
-                    break
-        except BlockedByKick:
-            reason = "Kick refused the request"
-        except KickAPIError as err:
-            reason = str(err)
-        finally:
-            if own:
-                session.close()
-        if reason:
-            logger.warning("chat of %s stopped after %d pages: %s", vod_id, pages, reason)
-    covered_from = 0.0 if complete else max(0.0, (cursor - start_us) / 1e6)
+    sampled = config.chat_mode == "sampled"
+    own = session is None
+    if own:
+        # a sampled fetch must not hang on one request past its deadline, and a block is
+        # waited out here (once), not retried at once by the session
+        session_config = config if not sampled else config.replace(
+            request_timeout_s=min(config.request_timeout_s, 10.0),
+            retry_attempts=min(config.retry_attempts, 2))
+        session = _chat_session(session_config, stop.wait)
+    fetcher = _Fetcher(config, channel_id, vod_id, start_us, end_us, cache, stop, session,
+                       deadline or (lambda: None))
+    reason = None
+    try:
+        if fetcher.state.complete:
+            logger.info("chat of %s: from the cache (%d pages)", vod_id, fetcher.state.pages)
+            progress(1.0, "chat from the cache")
+        elif sampled:
+            fetcher.budget = max(1, int(round(config.chat_budget_s / KICK_PAGE_S)))
+            _sample(fetcher, duration_s, config, progress, candidates or (lambda: ([], 1.0)))
+        else:
+            fetcher.budget = config.chat_max_pages
+            if fetcher.state.pages:
+                logger.info("chat of %s: resuming at page %d", vod_id, fetcher.state.pages + 1)
+            _page_back(fetcher, _Target(end_us, start_us, config.chat_max_pages, 0.0, "full"),
+                       progress)
+            if not fetcher.state.complete:
+                reason = (f"stopped at the page limit (chat_max_pages={config.chat_max_pages})")
+    except _Stop as stopped:
+        reason = stopped.args[0] if stopped.args else None
+    except KickAPIError as err:
+        reason = "Kick refused the request" if isinstance(err, BlockedByKick) else str(err)
+    finally:
+        if own:
+            session.close()
+    complete = fetcher.state.complete
+    if reason and not complete:
+        logger.warning("chat of %s stopped after %d requests: %s", vod_id, fetcher.requests,
+                       reason)
+    elif sampled and not complete:
+        logger.info("chat of %s: sampled with %d requests", vod_id, fetcher.requests)
+    spans = [(max(0.0, (lo - start_us) / 1e6), min(duration_s + 1.0, (hi - start_us) / 1e6))
+             for lo, hi in fetcher.spans if hi > start_us and lo < end_us]
+    covered_from = 0.0 if complete else max(0.0, (fetcher.state.cursor_us - start_us) / 1e6)
     return ChatReplay(cache.messages(channel_id, vod_id), start_epoch_s, covered_from,
-                      complete, reason, requests, pages)
+                      complete, reason if not complete else None, fetcher.requests,
+                      fetcher.state.pages, spans, config.chat_mode, fetcher.blocks)
+
+
+def _page_back(fetcher: _Fetcher, target: _Target, progress: Progress) -> list[tuple[int, int]]:
+    """Page back from target.hi_us to target.lo_us (skipping what is stored), at most
+    target.pages pages: [(messages per second, messages)] of each page fetched."""
+    got = []
+    while target.pages > 0:
+        cursor = descend(target.hi_us, fetcher.spans)
+        if cursor <= max(target.lo_us, fetcher.start_us):
+            break
+        lo, newer, n = fetcher.page(cursor)
+        target.pages -= 1
+        target.hi_us = lo
+        got.append((newer / max((cursor - lo) / 1e6, 1.0), n))
+        if target.kind == "full":
+            fraction = 1.0 if fetcher.state.complete else _fraction(
+                fetcher.state.cursor_us, fetcher.start_us, fetcher.end_us, False)
+            progress(fraction, f"chat {100 * fraction:.0f}% (page {fetcher.state.pages})")
+        else:
+            fraction = min(fetcher.requests / fetcher.budget, 0.999)
+            progress(fraction, f"chat sampled: {fetcher.requests} requests")
+    return got
+
+
+def _sample(fetcher: _Fetcher, duration_s: float, config: Config, progress: Progress,
+            candidates: Callable[[], tuple[list[tuple[float, float]], float]]) -> None:
+    """The sampled fetch: see `fetch_replay`. Each step takes the most valuable target."""
+    start_us, end_us, budget = fetcher.start_us, fetcher.end_us, fetcher.budget
+    us = 1_000_000
+
+    def at(t_s: float) -> int:
+        return start_us + int(round(t_s * us))
+
+    # first page at the end: its rate says whether the whole chat fits in the budget
+    first = _page_back(fetcher, _Target(end_us, end_us - 1, 1, 0.0, "coarse"), progress)
+    per_page = max(fetcher.page_size - 3, 1) if fetcher.page_size else NEW_PER_PAGE
+    if first:
+        rate = first[0][0]
+    else:  # the end is cached: its rate from the stored messages
+        lo, hi = next(((a, b) for a, b in fetcher.spans if a < end_us <= b), (end_us - us, end_us))
+        stored = np.array([r[0] for r in fetcher.cache.messages(fetcher.channel_id,
+                                                                  fetcher.vod_id)])
+        inside = int(((stored * us >= lo) & (stored * us < hi)).sum()) if len(stored) else 0
+        rate = inside / max((hi - lo) / us, 1.0)
+    missing_s = sum(max(0, hi - lo) for lo, hi in _gaps(fetcher.spans, start_us, end_us)) / us
+    if rate * missing_s / per_page <= FULL_SHARE * (budget - fetcher.requests):
+        _page_back(fetcher, _Target(end_us, start_us, budget, 0.0, "full"), progress)
+        return
+    n_coarse = int(min(max(COARSE_MIN, round(duration_s / COARSE_SPACING_S)), budget // 3))
+    step = duration_s / n_coarse
+    order = sorted(range(n_coarse - 1), key=_van_der_corput)
+    targets = [_Target(at((i + 1) * step), at((i + 1) * step) - 1, 1, COARSE_VALUE, "coarse")
+               for i in order]
+    coarse_rates = [rate]
+    probed: list[float] = []  # moments probed so far (s)
+    probe_budget = budget - n_coarse
+    probe_pages = 0
+    lag = config.chat_lag_s
+    while fetcher.requests < budget:
+        moments, analysed = candidates()
+        for moment, strength in moments:
+            if strength < CANDIDATE_MIN or any(abs(moment - p) < CANDIDATE_GAP_S
+                                               for p in probed):
+                continue
+            probed.append(moment)
+            hi = at(min(moment + lag + PROBE_AFTER_S, duration_s + 1.0))
+            targets.append(_Target(hi, at(max(moment - PROBE_BEFORE_S, 0.0)), PROBE_PAGES,
+                                   min(strength, COARSE_VALUE - 0.5), "probe", moment))
+        live = [t for t in targets if t.pages > 0
+                and descend(t.hi_us, fetcher.spans) > max(t.lo_us, start_us)]
+        if analysed < 1.0:  # spend on probes in step with the analysis, keep the rest
+            allowed = probe_budget * analysed - probe_pages
+            live = [t for t in live if t.kind == "coarse" or allowed >= 1]
+        if not live:
+            if analysed >= 1.0:
+                return
+            fetcher._pause(max(config.chat_request_interval_s, 0.05))  # wait for candidates
+            continue
+        if analysed >= 1.0:  # the moments are final now: they go before the coarse rest
+            for t in live:
+                t.value = min(t.value, 1.0) if t.kind == "coarse" else t.value
+        target = max(live, key=lambda t: t.value)
+        kind = target.kind
+        pages = _page_back(fetcher, _Target(target.hi_us, target.lo_us, 1, 0.0, kind),
+                           progress)
+        target.pages -= 1
+        if not pages:
+            target.pages = 0
+            continue
+        page_rate = pages[0][0]
+        target.hi_us = descend(target.hi_us, fetcher.spans)
+        if kind == "coarse":
+            coarse_rates.append(page_rate)
+        else:
+            probe_pages += 1
+        baseline = max(float(np.median(coarse_rates)), MIN_BASELINE_PER_S)
+        ratio = page_rate / baseline
+        if kind in ("coarse", "probe") and ratio >= HOT_RATIO and len(coarse_rates) >= 2:
+            # a hot spot: its shape - back to where it began, and on past where it ended
+            logger.debug("chat hot spot at %.0f s (x%.1f)", (target.hi_us - start_us) / us,
+                         ratio)
+            targets.append(_Target(target.hi_us, target.hi_us - 30 * us, HOT_PAGES,
+                                   HOT_VALUE + ratio, "hot"))
+            if kind == "coarse":
+                ahead = target.hi_us + 20 * us
+                targets.append(_Target(min(ahead, end_us), target.hi_us, 1, HOT_VALUE, "hot"))
+            target.pages = 0 if kind == "probe" else target.pages
+
+
+def _gaps(spans: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
+    """The parts of [lo, hi) no span covers."""
+    out, at = [], lo
+    for a, b in spans:
+        if b <= at or a >= hi:
+            continue
+        if a > at:
+            out.append((at, a))
+        at = max(at, b)
+    if at < hi:
+        out.append((at, hi))
+    return out
+
+
+def _van_der_corput(i: int) -> float:
+    """0, 1/2, 1/4, 3/4, ...: coarse points in an order that spreads any prefix evenly."""
+    x, denom, i = 0.0, 1.0, i + 1
+    while i:
+        denom *= 2
+        x += (i % 2) / denom
+        i //= 2
+    return x
+
+
+def _chat_session(config: Config, sleep: Callable[[float], None]) -> Any:
+    """Kick's session, except that a bot-protection answer comes back at once: the chat fetch
+    waits out a burst block itself (retrying at once only makes a block longer)."""
+    from kick_api import KickSession
+
+    class ChatSession(KickSession):
+        def refusal(self, response: Any) -> str | None:
+            return None
+
+    return ChatSession(config, sleep=sleep)
 
 
 def _page(response: Any) -> tuple[list[dict[str, Any]], int | None]:
@@ -553,6 +910,10 @@ class ChatJob:
     _replay: ChatReplay | None = None
     _error: BaseException | None = None
     _thread: threading.Thread | None = None
+    _features: Any = None  # the StreamFeatures the analysis is filling (`watch`)
+    _deadline: float | None = None
+    _analysed: float = 0.0
+    _moments: tuple[int, list[tuple[float, float]]] = (-1, [])
 
     def start(self) -> ChatJob:
         self._thread = threading.Thread(target=self._work, name="kick-chat", daemon=True)
@@ -564,13 +925,38 @@ class ChatJob:
             self._replay = fetch_replay(
                 self.config, int(self.kick["channel_id"]), str(self.kick["id"]),
                 kick_epoch_s(self.kick["created_at"]) or 0.0, self.duration_s,
-                progress=self._progress, stop=self._stop)
+                progress=self._progress, stop=self._stop, candidates=self.candidates,
+                deadline=lambda: self._deadline)
         except BaseException as err:  # noqa: BLE001 - a bug: handed to the run's thread
             self._error = err
         self._status = (1.0, "chat done")
 
     def _progress(self, fraction: float, message: str) -> None:
         self._status = (fraction, message)
+
+    def watch(self, features: Any) -> None:
+        """The analysis' hook (`StreamProcessor.walk`'s `on_merge`): called with the stream's
+        StreamFeatures each time a chunk lands in them, so the sampled fetch can look at the
+        top audio/video moments so far."""
+        self._features = features
+        self._analysed = float(features.valid.mean())
+
+    def analysis_done(self) -> None:
+        """The analysis has ended: the sampled fetch gets `chat_tail_s` more, then stops."""
+        self._analysed = 1.0
+        self._deadline = time.monotonic() + self.config.chat_tail_s
+
+    def candidates(self) -> tuple[list[tuple[float, float]], float]:
+        """(moment s, strength) of the top audio/video moments analysed so far, strongest
+        first, and the share of the stream analysed (1.0 once it is done)."""
+        analysed, features = self._analysed, self._features
+        if features is None:
+            return [], analysed
+        valid = features.valid.copy()
+        count = int(valid.sum())
+        if count != self._moments[0]:
+            self._moments = (count, top_moments(features, valid, self.config))
+        return self._moments[1], analysed
 
     def status(self) -> tuple[float, str]:
         """(fraction 0..1, short text) of the fetch."""
@@ -599,6 +985,37 @@ class ChatJob:
         return self._replay
 
 
+def top_moments(features: Any, valid: np.ndarray, config: Config, most: int = 40
+                ) -> list[tuple[float, float]]:
+    """(moment s, strength) of the best audio/video peaks among the `valid` windows of a
+    StreamFeatures: the heuristics' weighted mean (z over what is analysed so far), smoothed;
+    peaks at least CANDIDATE_GAP_S apart, strongest first."""
+    if valid.sum() < 60:
+        return []
+    total, weight = np.zeros(len(valid)), 0.0
+    for name in ("audio", "video"):
+        matrix = getattr(features, name)
+        m = scoring.modality(name)
+        if matrix is None or m.share(config) <= 0:
+            continue
+        z = scoring.z_rows(np.asarray(matrix, np.float32), valid)
+        total += m.share(config) * scoring.weighted_score(z, m.features, m.feature_weights(config))
+        weight += m.share(config)
+    if weight <= 0:
+        return []
+    width = max(1, int(round(config.smooth_s / features.window_s)))
+    score = np.where(valid, scoring.smooth(total / weight, width), -np.inf)
+    gap = max(1, int(round(CANDIDATE_GAP_S / features.window_s)))
+    out = []
+    while len(out) < most:
+        i = int(np.argmax(score))
+        if not np.isfinite(score[i]) or score[i] < CANDIDATE_MIN:
+            break
+        out.append(((i + 0.5) * features.window_s, float(score[i])))
+        score[max(0, i - gap):i + gap + 1] = -np.inf
+    return out
+
+
 def unavailable(reason: str) -> dict[str, Any]:
     """The `chat` block of highlights.json when there is no chat."""
     return {"available": False, "messages": 0, "lag_s": None, "lag_estimated": False,
@@ -612,6 +1029,10 @@ def assemble(replay: ChatReplay, n_windows: int, window_s: float, duration_s: fl
     lag against `reference` (the audio score (n_windows,), or None) and shifts chat by it. Too
     little chat is no chat: None and a note, so the term is left out rather than zeroed."""
     messages = ChatMessages.from_rows(replay.rows, replay.start_epoch_s)
+    sampled = replay.spans is not None and not replay.complete and replay.mode == "sampled"
+    if sampled:
+        return _assemble_sampled(replay, messages, n_windows, window_s, duration_s, reference,
+                                 valid, config)
     covered_span = duration_s - replay.covered_from_s
     why = None
     if replay.reason and not len(messages):
@@ -647,8 +1068,90 @@ def assemble(replay: ChatReplay, n_windows: int, window_s: float, duration_s: fl
     return chat, block, notes
 
 
+def _assemble_sampled(replay: ChatReplay, messages: ChatMessages, n_windows: int,
+                      window_s: float, duration_s: float, reference: np.ndarray | None,
+                      valid: np.ndarray, config: Config
+                      ) -> tuple[ChatFeatures | None, dict[str, Any], list[str]]:
+    """`assemble` for a sampled replay: features where pages were fetched (every feature in
+    dense stretches, the rate alone under a lone page), nothing in between."""
+    spans = replay.spans or []
+    fetched_s = sum(hi - lo for lo, hi in spans)
+    if len(messages) < MIN_MESSAGES:
+        why = replay.reason or (f"only {len(messages)} chat messages" if len(messages)
+                                else "the chat replay has no messages")
+        return None, unavailable(why), [f"chat: unavailable ({why}) - ranked on audio and "
+                                        "video"]
+    covered, _ = span_coverage(n_windows, window_s, spans, 0.0)
+    lag_s, estimated = config.chat_lag_s, False
+    if reference is not None:
+        rate = chat_rate(messages, n_windows, window_s, covered)
+        lag_s, estimated = estimate_lag(rate, reference, window_s,
+                                        max_lag_s=config.chat_max_lag_s,
+                                        default_s=config.chat_lag_s, mask=valid & covered)
+    chat = chat_features(messages, n_windows, window_s, duration_s=duration_s, lag_s=lag_s,
+                         lag_estimated=estimated, spans=spans)
+    rate_only = chat.rate_only if chat.rate_only is not None else np.zeros(n_windows, bool)
+    dense_s = float((chat.covered & ~rate_only).sum() * window_s)
+    rate_s = float(rate_only.sum() * window_s)
+    block: dict[str, Any] = {"available": True, "messages": chat.messages, "lag_s": lag_s,
+                             "lag_estimated": estimated, "mode": "sampled",
+                             "requests": replay.requests, "fetched_s": round(fetched_s, 1),
+                             "dense_s": dense_s, "rate_only_s": rate_s}
+    notes = [f"chat: sampled with {replay.requests} requests - every chat feature over "
+             f"{hms(dense_s)} around the top moments, the chat rate alone over {hms(rate_s)}, "
+             f"the rest ranked on audio and video (--chat full fetches all of it)"]
+    if replay.reason:
+        block["reason"] = replay.reason
+        notes.append(f"chat: stopped early ({replay.reason}) - went on without the rest")
+    return chat, block, notes
+
+
+def chat_z(chat: ChatFeatures, rows: np.ndarray) -> np.ndarray:
+    """The chat features' z-scores (n, 4) over `rows`: the rate over every covered row, the
+    other features over the dense rows only; 0 where a feature is unknown (rate-only rows)."""
+    if chat.rate_only is None:
+        return scoring.z_rows(chat.matrix, rows)
+    dense = rows & ~chat.rate_only
+    z = np.zeros_like(chat.matrix)
+    z[:, :1] = scoring.z_rows(chat.matrix[:, :1], rows)
+    z[:, 1:] = scoring.z_rows(chat.matrix[:, 1:], dense)
+    return z
+
+
+def chat_heuristic(chat: ChatFeatures, z: np.ndarray, heuristic: np.ndarray) -> np.ndarray:
+    """The chat heuristic with the rate term alone where only the rate is known."""
+    if chat.rate_only is None:
+        return heuristic
+    return np.where(chat.rate_only, z[:, 0], heuristic).astype(np.float32)
+
+
+RATE_ONLY_WORD = "chat rate, sampled"
+
+
+def mark_rate_only(highlights: list[Any], chat: ChatFeatures | None, window_s: float
+                   ) -> list[Any]:
+    """Highlights whose peak only a sampled page covers say so: their chat reason reads
+    "chat rate, sampled" rather than "chat burst"."""
+    if chat is None or chat.rate_only is None:
+        return highlights
+    import dataclasses
+
+    from scoring import REASON_WORDS
+
+    word = REASON_WORDS["message_rate"]
+    out = []
+    for h in highlights:
+        i = min(int(h.peak / window_s), len(chat.rate_only) - 1)
+        if chat.rate_only[i]:
+            h = dataclasses.replace(h, reasons=[r.replace(word + " (", RATE_ONLY_WORD + " (")
+                                                for r in h.reasons])
+        out.append(h)
+    return out
+
+
 __all__ = ["CHAT_FEATURES", "CHAT_NAME", "ChatCache", "ChatFeatures", "ChatJob",
            "ChatMessages", "ChatReplay", "assemble", "chat_features", "chat_matrix",
            "chat_rate", "count_emotes", "counts_as_chat", "estimate_lag", "fetch_replay",
            "is_short", "local_baseline", "sender_id", "skip_reason",
-           "unavailable"]
+           "unavailable", "chat_z", "chat_heuristic", "mark_rate_only", "top_moments",
+           "span_coverage"]

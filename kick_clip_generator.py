@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import shutil
 import threading
@@ -170,8 +171,10 @@ class KickClipGenerator:
         try:
             with watch("analysis"):
                 walk = self.walk(processor, src, info, config,
-                                 _with_chat(stage(progress, "analysis"), job), cancel, urls)
+                                 _with_chat(stage(progress, "analysis"), job), cancel, urls,
+                                 on_merge=job.watch if job is not None else None)
             if job is not None:
+                job.analysis_done()
                 with watch("chat_wait"):
                     _wait_for_chat(job, stage(progress, "analysis"), cancel)
         finally:
@@ -196,7 +199,7 @@ class KickClipGenerator:
                     features.duration_s, reference, features.valid, config)
                 notes += chat_notes
             scores = self.score(features, config, channel, chat)
-            ranking = self.rank(features, scores, config)
+            ranking = self.rank(features, scores, config, chat)
             created_at = datetime.now().astimezone().isoformat(timespec="seconds")
             notes += ranking.notes
             if config.clip_length_s > duration:
@@ -235,14 +238,16 @@ class KickClipGenerator:
 
     def walk(self, processor: StreamProcessor, src: Source, info: media.MediaInfo,
              config: Config, progress: Progress, cancel: threading.Event,
-             urls: StreamURLs | None = None) -> Walk:
+             urls: StreamURLs | None = None,
+             on_merge: Callable[[StreamFeatures], None] | None = None) -> Walk:
         """The stream processor's walk, with the feature cache when the source has an
         identity (a file, a VOD) and the cache is on."""
         store = None
         if config.use_cache and src.identity and not src.is_live:
             key = cache_key(src.identity, config, info.has_audio, info.has_video)
             store = FeatureCache(config.models_dir).stream(key)
-        return processor.walk(urls or StreamURLs(src, config), info, progress, cancel, store)
+        return processor.walk(urls or StreamURLs(src, config), info, progress, cancel, store,
+                              on_merge)
 
     def score(self, features: StreamFeatures, config: Config, channel: str | None = None,
               chat: ChatFeatures | None = None) -> Scores:
@@ -255,8 +260,11 @@ class KickClipGenerator:
             matrix, rows, covered = _signal(m.name, features, chat)
             if matrix is None:
                 continue
-            z = scoring.z_rows(matrix, rows)
+            z = scoring.z_rows(matrix, rows) if m.name != "chat" else kick_chat.chat_z(chat,
+                                                                                       rows)
             heuristic = scoring.weighted_score(z, m.features, m.feature_weights(config))
+            if m.name == "chat":  # the rate term alone where only a sampled page is known
+                heuristic = kick_chat.chat_heuristic(chat, z, heuristic)
             ml = model.predict(m.name, m.features, z, channel) if m.learned else None
             inputs.append(scoring.ModalityInput(m.name, z, heuristic, ml, m.share(config),
                                                 covered))
@@ -265,11 +273,21 @@ class KickClipGenerator:
         return scoring.blend(inputs, features.valid, ml_share,
                              scoring.Fusion.of(config, features.window_s))
 
-    def rank(self, features: StreamFeatures, scores: Scores, config: Config) -> Ranking:
+    def rank(self, features: StreamFeatures, scores: Scores, config: Config,
+             chat: ChatFeatures | None = None) -> Ranking:
         if scores.ml is None:
             logger.info("no trained model yet: ranking on the heuristic alone")
-        return scoring.rank(scores, features.valid, features.window_s, features.duration_s,
-                            config)
+        ranking = scoring.rank(scores, features.valid, features.window_s, features.duration_s,
+                               config)
+        if chat is None or chat.rate_only is None:
+            return ranking
+        mark = functools.partial(kick_chat.mark_rate_only, chat=chat,
+                                 window_s=features.window_s)
+        return dataclasses.replace(
+            ranking, highlights=mark(ranking.highlights),
+            audio_highlights=mark(ranking.audio_highlights),
+            video_highlights=mark(ranking.video_highlights),
+            chat_highlights=mark(ranking.chat_highlights))
 
     def learn(self, src: Source, features: StreamFeatures, scores: Scores,
               highlights: list[Highlight], created_at: str, config: Config) -> dict[str, Any]:
@@ -321,7 +339,7 @@ class KickClipGenerator:
         config = config or self.config
         data = runs.load(run_dir)
         features, scores = self._rescore(run_dir, data, config)
-        ranking = self.rank(features, scores, config)
+        ranking = self.rank(features, scores, config, runs.load_signals(run_dir)[1])
         return RunResult(
             source=data["source"], title=data["title"], duration_s=features.duration_s,
             config=config, media=data.get("media", {}), highlights=ranking.highlights,

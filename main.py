@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-chat", dest="use_chat", action="store_false", default=None,
                         help="do not fetch a Kick VOD's chat replay (fetched at one page of "
                              "~25 messages a second: minutes for a long VOD, once, then cached)")
+    parser.add_argument("--chat", dest="chat_mode", choices=("sampled", "full"), default=None,
+                        help="sampled (default): a chat-rate curve across the VOD and every "
+                             "message around its top moments, within chat_budget_s of requests "
+                             "while the analysis runs; full: every message (one page of ~25 a "
+                             "second: minutes for a long VOD, once, then cached)")
     parser.add_argument("--wait", dest="live_wait", action="store_true", default=None,
                         help="an offline Kick channel is checked every 30-60 s until it goes "
                              "live, then followed")
@@ -197,6 +202,8 @@ def chat_line(chat: dict) -> str:
         return f"chat: not used ({chat.get('reason') or 'unavailable'})"
     how = "estimated" if chat.get("lag_estimated") else "default"
     line = (f"chat: {chat['messages']} messages, reaction lag {chat['lag_s']:.1f} s ({how})")
+    if chat.get("mode") == "sampled":
+        line += f", sampled with {chat.get('requests', 0)} requests"
     if chat.get("reason"):
         line += f", partial: {chat['reason']}"
     return line
@@ -306,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {name: getattr(args, name) for name, _ in OPTIONS.values()}
     overrides.update(make_clips=args.make_clips, fast_cut=args.fast_cut,
                      smart_cut=args.smart_cut, use_cache=args.use_cache,
-                     use_chat=args.use_chat, live_wait=args.live_wait)
+                     use_chat=args.use_chat, live_wait=args.live_wait,
+                     chat_mode=args.chat_mode)
     progress = None
     cancel = threading.Event()
     try:

@@ -319,12 +319,14 @@ class StreamProcessor:
         return analyze_span(self.ffmpeg, url, info, chunks, self.config, emit, cancel, strict)
 
     def walk(self, urls: AnalysisURL, info: media.MediaInfo, progress: Callable[[float, str],
-             None], cancel: threading.Event, store: ChunkStore | None = None) -> Walk:
+             None], cancel: threading.Event, store: ChunkStore | None = None,
+             on_merge: Callable[[StreamFeatures], None] | None = None) -> Walk:
         """Walk the stream: runs of consecutive chunks ("spans"), `workers` at a time, each
         decoded by one ffmpeg; chunks `store` holds are reused and new ones stored. When a
         span fails, the rest of it is tried again from the chunk it stopped at; a chunk that
         stops it `chunk_attempts` times is recorded and skipped. `progress` gets the share of
-        chunks settled (0-1)."""
+        chunks settled (0-1); `on_merge`, if given, the stream's features each time chunks
+        land in them (the sampled chat fetch watches the top moments so far)."""
         config = self.config
         duration = float(info.duration_s or 0.0)
         chunks = plan_chunks(duration, config)
@@ -336,6 +338,8 @@ class StreamProcessor:
             done = {i: p for i, p in store.load().items() if i < len(chunks)}
         for part in done.values():
             features.merge(part, edge)
+        if on_merge is not None:
+            on_merge(features)
         settled = set(done)  # chunk indices merged or given up on
         skipped: list[dict[str, Any]] = []
         attempts: Counter[int] = Counter()
@@ -354,6 +358,8 @@ class StreamProcessor:
             features.merge(part, edge)
             if store is not None:
                 store.store(part)
+            if on_merge is not None:
+                on_merge(features)
             report()
 
         def give_up(chunk: Chunk, reason: str) -> None:

@@ -116,5 +116,7 @@ def kick(kick_hls, monkeypatch, tmp_path):
         monkeypatch.setenv("KCG_BACKOFF_BASE_S", "0.1")
         monkeypatch.setenv("KCG_REQUEST_TIMEOUT_S", "5")
         monkeypatch.setenv("KCG_CHAT_REQUEST_INTERVAL_S", "0")
+        monkeypatch.setenv("KCG_CHAT_BLOCK_WAIT_S", "0.2")  # Kick's minute, scaled down
+        monkeypatch.setenv("KCG_CHAT_TAIL_S", "3")
         monkeypatch.chdir(tmp_path)
         yield server

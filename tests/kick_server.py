@@ -48,6 +48,7 @@ VOD's time window with planted bursts.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import http.server
 import json
@@ -278,6 +279,16 @@ class KickServer:
         self.chat: dict[int, list[dict[str, Any]]] = {}
         self.chat_page_size = 25
         self.chat_overlap = 3
+        # Kick's burst block (docs/KICK_API.md §3.8): more than `chat_burst_requests` chat
+        # requests within `chat_burst_window_s` -> 403 (the WAF body) for `chat_block_s`.
+        # Off (None) unless a test sets it; `chat_blocks` counts the blocks started.
+        self.chat_burst_requests: int | None = None
+        self.chat_burst_window_s = 3.0
+        self.chat_block_s = 60.0
+        self.chat_blocks = 0
+        self._chat_times: list[float] = []
+        self._chat_blocked_until = 0.0
+        self._chat_sorted: dict[int, tuple[int, list[int], list[dict[str, Any]]]] = {}
 
     def _fixture(self, name: str) -> Any:
         return self._rewrite(load_fixture(name))
@@ -351,6 +362,8 @@ class KickServer:
                     return 404, load_fixture("channel_not_found.json")
                 return 200, self._live_channel(slug.lower(), channel)
             case ("GET", ["v2", "channels", channel_id, "messages"]):
+                if self.chat_burst_block():
+                    return 403, load_fixture("cloudflare_blocked_403.json")
                 return 200, self._chat_page(channel_id, query)
             case ("GET", ["v2", "channels", slug, "livestream"]):
                 channel = self.channels.get(slug.lower())
@@ -397,16 +410,43 @@ class KickServer:
             channel["playback_url"] = self.base_url + self.live.master_path()
         return channel
 
+    def chat_burst_block(self) -> bool:
+        """Count one chat request; True when Kick's burst block answers it (see `_load_data`)."""
+        if self.chat_burst_requests is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            if now < self._chat_blocked_until:
+                return True
+            self._chat_times = [t for t in self._chat_times
+                                if now - t < self.chat_burst_window_s] + [now]
+            if len(self._chat_times) > self.chat_burst_requests:
+                self.chat_blocks += 1
+                self._chat_blocked_until = now + self.chat_block_s
+                self._chat_times = []
+                return True
+        return False
+
+    def _chat_rows(self, channel_id: str) -> tuple[list[int], list[dict[str, Any]]]:
+        """The channel's chat, newest first (sorted once per list: hours of busy chat)."""
+        key = int(channel_id) if channel_id.isdigit() else -1
+        rows = self.chat.get(key, [])
+        cached = self._chat_sorted.get(key)
+        if cached is None or cached[0] != id(rows) or len(cached[2]) != len(rows):
+            ordered = sorted(rows, key=lambda m: -m["_us"])
+            cached = (id(rows), [-m["_us"] for m in ordered], ordered)
+            self._chat_sorted[key] = cached
+        return cached[1], cached[2]
+
     def _chat_page(self, channel_id: str, query: str) -> dict[str, Any]:
         """E13 with `?cursor=µs`: the newest `chat_page_size` messages older than the cursor
         (plus `chat_overlap` of the page before), `data.cursor` = µs of the page's oldest."""
-        rows = sorted(self.chat.get(int(channel_id) if channel_id.isdigit() else -1, []),
-                      key=lambda m: -m["_us"])
+        keys, rows = self._chat_rows(channel_id)
         raw = next(iter(parse_qs(query).get("cursor", [])), None)
         cursor = int(raw) if raw and raw.isdigit() else None
         first = 0
         if cursor is not None:
-            first = next((i for i, m in enumerate(rows) if m["_us"] < cursor), len(rows))
+            first = bisect.bisect_right(keys, -cursor)  # the first message older than cursor
             if first < len(rows):
                 first = max(0, first - self.chat_overlap)
         page = rows[first:first + self.chat_page_size]

@@ -824,6 +824,13 @@ def ratings_experiment(a: Evaluated, b: Evaluated, work: Path) -> str:
     return "\n".join(rows)
 
 
+LEGEND = ("Top N = planted moments (audio / video list: moments of that kind); the pipeline "
+          "on a fresh models dir (heuristic alone); seed baseline = the seed's formulas on the "
+          "same feature rows (`quality.baseline`); a pick holding no moment counts as a decoy "
+          "(kind named) or a calm pick. Held-out decoy kinds noise, talk, intro, return are "
+          "never in the tune part.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("tune", "heldout", "all"), default="all")
@@ -856,7 +863,7 @@ def main() -> None:
         machine = f"{platform.machine()}, {os.cpu_count()} cores"
         with open(HERE / "RESULTS.md", "a", encoding="utf-8") as out:
             out.write(f"\n## Real-media benchmark, {datetime.now():%Y-%m-%d %H:%M} - {machine}\n\n"
-                      + "\n\n".join(sections) + f"\n\n{footer}\n")
+                      f"{LEGEND}\n\n" + "\n\n".join(sections) + f"\n\n{footer}\n")
 
 
 if __name__ == "__main__":

@@ -46,8 +46,8 @@ CREATE TABLE IF NOT EXISTS chunks (
 
 
 # Bump when a feature's definition changes (not only its name): stored chunks of the old
-# definition must not mix with new ones. 2: cuts kept out of the motion statistics (issue 14).
-FEATURES_REVISION = 2
+# definition must not mix with new ones. 2-3: cuts kept out of the motion statistics (issue 14).
+FEATURES_REVISION = 3
 
 
 def cache_key(identity: str, config: Config, has_audio: bool, has_video: bool) -> str:

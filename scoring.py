@@ -438,6 +438,7 @@ def select_spans(score: np.ndarray, window_s: float, duration_s: float, *, top_n
     peaks = np.flatnonzero((smoothed >= left) & (smoothed >= right) & np.isfinite(smoothed))
     peaks = peaks[np.argsort(-smoothed[peaks], kind="stable")]
     baseline = float(np.median(score))
+    floor = float(np.median(smoothed[np.isfinite(smoothed)]))
 
     def padded(ev_start: float, ev_end: float) -> tuple[float, float]:
         return clip_span(ev_start, ev_end, duration_s, clip_length_s=clip_length_s,
@@ -454,6 +455,8 @@ def select_spans(score: np.ndarray, window_s: float, duration_s: float, *, top_n
         lo, hi = event_bounds(score, p, threshold)
         ev_start, ev_end = lo * window_s, min((hi + 1) * window_s, duration_s)
         streak = _streak(chosen, ev_start, ev_end, min_gap_s)
+        if streak and smoothed[p] - floor < 0.5 * (streak[0].score - floor):
+            continue  # a ripple beside a bigger moment, not a moment of its own
         if streak:
             merged = _merge(streak, ev_start, ev_end, padded)
             if merged.end >= merged.event_end:  # the clip holds the whole streak
@@ -499,16 +502,18 @@ def _merge(streak: list[Span], ev_start: float, ev_end: float, padded) -> Span:
 
 
 def _make_room(chosen: list[Span], span: Span, at: int | None = None) -> list[Span]:
-    """`chosen` with `span` inserted at `at` (default: last), the padding of clips that would
-    overlap it trimmed so they meet half-way between their moments, never inside one."""
+    """`chosen` with `span` inserted at `at` (default: last). Where `span`'s padding would
+    overlap a chosen clip, `span` gives way (the chosen one ranks higher), down to its own
+    moment; a chosen clip whose padding reaches into `span`'s moment ends (or starts) there."""
     out = []
     for c in chosen:
         if _gap(span.start, span.end, c.start, c.end) < 0:
-            first, second = (c, span) if c.peak < span.peak else (span, c)
-            meet = min(max((first.event_end + second.event_start) / 2, second.start), first.end)
-            meet = round(min(max(meet, first.event_end), second.event_start), 3)
-            first, second = replace(first, end=meet), replace(second, start=meet)
-            c, span = (first, second) if c.peak < span.peak else (second, first)
+            if c.peak < span.peak:
+                span = replace(span, start=max(span.start, min(c.end, span.event_start)))
+                c = replace(c, end=min(c.end, span.start))
+            else:
+                span = replace(span, end=min(span.end, max(c.start, span.event_end)))
+                c = replace(c, start=max(c.start, span.end))
         out.append(c)
     out.insert(len(out) if at is None else at, span)
     return out

@@ -42,13 +42,15 @@ def opencv_threads(n: int) -> Iterator[None]:
         cv2.setNumThreads(before)
 
 
-def frame_signals(frames: np.ndarray) -> dict[str, np.ndarray]:
+def frame_signals(frames: np.ndarray, fps: float = 6.0) -> dict[str, np.ndarray]:
     """Per-frame signals of `frames` (uint8, (n, h, w, 3) RGB): each value shape (n,).
 
-    cut is 1 where the grey histogram changed by more than SCENE_CUT_DISTANCE, or the picture
-    changed in one frame far more than just before and after (`is_spike`). motion is the mean
-    absolute grey difference to the previous frame (0..1), NaN for the first frame and at cuts:
-    a cut is one frame of change, not action, and stays out of the motion statistics.
+    cut is 1 where the grey histogram changed by more than SCENE_CUT_DISTANCE with no other
+    such change within a second (at `fps`: flashes and a rapid montage are action, not cuts),
+    or the picture changed in one frame far more than just before and after (`is_spike`).
+    motion is the mean absolute grey difference to the previous frame (0..1), NaN for the
+    first frame and at cuts: a cut is one frame of change, not action, and stays out of the
+    motion statistics.
     One frame at a time through OpenCV: no stream-sized temporaries, and the GIL is released.
     """
     n = len(frames)
@@ -67,9 +69,16 @@ def frame_signals(frames: np.ndarray) -> dict[str, np.ndarray]:
             out["motion"][i] = cv2.mean(cv2.absdiff(gray, prev_gray))[0] / 255.0
             out["cut"][i] = 0.5 * float(np.abs(hist - prev_hist).sum()) > SCENE_CUT_DISTANCE
         prev_gray, prev_hist = gray, hist
-    out["cut"] = np.maximum(out["cut"], is_spike(out["motion"]))
+    out["cut"] = np.maximum(isolated(out["cut"], max(1, int(round(fps)))),
+                            is_spike(out["motion"]))
     out["motion"][out["cut"] > 0] = np.nan
     return out
+
+
+def isolated(events: np.ndarray, within: int) -> np.ndarray:
+    """1.0 where `events` (n,) is 1 with no other 1 within `within` frames either side."""
+    near = np.convolve(np.pad(events, within), np.ones(2 * within + 1), mode="valid")
+    return ((events > 0) & (near < 1.5)).astype(float)
 
 
 def is_spike(motion: np.ndarray) -> np.ndarray:
@@ -93,7 +102,7 @@ def extract_video_features(frames: np.ndarray, fps: float, window_s: float,
     out = np.zeros((n_windows, len(VIDEO_FEATURES)), np.float32)
     if n_windows == 0 or len(frames) == 0:
         return out
-    sig = frame_signals(frames)
+    sig = frame_signals(frames, fps)
     window_of = np.minimum((np.arange(len(frames)) / fps / window_s).astype(np.int64),
                            n_windows - 1)
     columns = {}

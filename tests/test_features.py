@@ -91,6 +91,8 @@ def test_a_cut_is_one_frame_of_change_not_motion():
     cut = frame_signals(np.concatenate([calm, other]))  # same histogram, all pixels change
     assert cut["cut"][12] == 1 and cut["cut"].sum() == 1
     assert np.nanmax(cut["motion"]) == 0  # the only change was the cut
+    strobe = frame_signals(np.stack([calm[0] // 4 if i % 3 == 2 else calm[0] for i in range(25)]))
+    assert strobe["cut"].sum() == 0 and np.nanmax(strobe["motion"]) > 0.2  # flashes: action
     shake = np.stack([np.roll(calm[0], 3 * (i % 2), axis=1) for i in range(24)])
     moving = frame_signals(shake)
     assert moving["cut"].sum() == 0 and np.nanmin(moving["motion"][1:]) > 0.1

@@ -22,7 +22,8 @@ from kick_clip_generator import (
 )
 
 HIGHLIGHT_KEYS = {"rank", "start", "end", "peak", "score", "audio_score", "video_score",
-                  "chat_score", "ml_score", "kind", "reasons", "clip_path", "thumbnail_path"}
+                  "chat_score", "ml_score", "kind", "reasons", "clip_path", "thumbnail_path",
+                  "weights"}
 
 
 def covers(h: dict, event) -> bool:

@@ -780,11 +780,13 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
                     inputs=None, outputs=[go, stop], queue=False, api_name=False)
         # an old error toast must not sit over the new run's results
         go.click(None, None, None, js=CLOSE_TOASTS_JS, api_name=False)
-        go.click(**busy).then(
+        analysed = go.click(**busy).then(
             ui.analyze, [source, upload, top_n, clip_length, pre_roll, min_gap, chunk,
                          frame_skip, audio_w, video_w, make_clips],
             [analyse_text, *shown, *run_lists, tabs], api_name="analyze",
-            concurrency_limit=1, show_progress_on=[analyse_text]).then(**idle)
+            concurrency_limit=1, show_progress_on=[analyse_text])
+        analysed.success(**idle)
+        analysed.failure(**idle)  # `then` does not follow a failed step
         stop.click(ui.cancel, None, analyse_text, api_name="cancel", queue=False)
         review_run.input(ui.review_pick, review_run, shown, api_name=False)
         cards.card(ui.card_event, None, [cards, card_said, model_text], api_name=False,

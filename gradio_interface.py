@@ -730,7 +730,7 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
                 with gr.Row(elem_id="kcg-run-actions"):
                     make_zip = gr.Button("Make clips.zip", scale=1)
                     downloads = gr.File(label="Downloads", file_count="multiple",
-                                        interactive=False, scale=3)
+                                        interactive=False, scale=3, min_width=300)
                 with gr.Accordion("Details (the numbers)", open=False):
                     details = gr.Dataframe(headers=DETAIL_HEADERS, interactive=False,
                                            wrap=True)

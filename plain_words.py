@@ -3,7 +3,7 @@
 The engine explains a highlight with its largest feature contributions ("loud audio (+6.0)" in
 `highlights.json`) and the model with feature importances. Those numbers stay in the JSON and a
 *Details* fold; here they become "things got loud", "fast action on screen", "chat exploded (x4
-usual)" and "you keep loud moments with fast action; you skip music".
+usual)" and "you keep loud moments and fast action; you skip music".
 
 Everything is keyed by feature NAME (`rms_mean`, `motion_max`, `mfcc_3`, ...), never by the
 wording of a reason, which may change: a reason is traced back to its feature through
@@ -166,7 +166,7 @@ def leanings(names: Sequence[str], x: np.ndarray, rating: np.ndarray
 
 def _join(items: Sequence[str]) -> str:
     items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " with " + items[-1]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def model_summary(ratings: int, kept: int, leaned: tuple[list[str], list[str]],

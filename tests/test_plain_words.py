@@ -35,7 +35,7 @@ def test_what_the_model_learned_is_said_in_sentences():
     assert likes == ["loud moments"] and dislikes == ["music"]  # mfcc: no taste to name
     text = pw.model_summary(4, 3, (["loud moments", "fast action"], ["music"]), 0.42,
                             "2026-03-03T14:05:00")
-    assert "You keep loud moments with fast action; you skip music." in text
+    assert "You keep loud moments and fast action; you skip music." in text
     assert "**4 ratings** (3 kept, 1 skipped)" in text and "**42%**" in text
     assert "Nothing rated yet" in pw.model_summary(0, 0, ([], []), 0.0, None)
 

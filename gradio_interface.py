@@ -10,95 +10,352 @@ Importing this module starts nothing.
 from __future__ import annotations
 
 import argparse
+import atexit
 import errno
+import html
 import logging
 import os
+import shutil
 import socket
 import sys
 import threading
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
 
+import plain_words
 from config import Config, field_help
 from errors import Cancelled, InputError, KickClipError
-from kick_clip_generator import JSON_NAME, KickClipGenerator, RunView
+from kick_chat import CHAT_FEATURES, CHAT_NAME, ChatFeatures
+from kick_clip_generator import JSON_NAME, KickClipGenerator
 from live import LiveHandle
 from logsetup import setup_logging
-from timecode import hms
+from timecode import hms, kick_datetime
 
 logger = logging.getLogger(__name__)
 
-TABLE_HEADERS = ["rank", "start", "end", "score", "audio", "video", "model", "kind", "chat",
-                 "why"]
-RUN_HEADERS = ["run", "title", "created", "length", "highlights"]
+DETAIL_HEADERS = ["rank", "start", "end", "score", "audio", "video", "chat", "learned",
+                  "kind", "reasons (as in highlights.json)"]
+RUN_HEADERS = ["run", "title", "made", "length", "clips"]
+NUDGE_S = 1.0  # one press of a trim arrow on a card
+CACHE_NAME = ".gradio-cache"  # Gradio's copies of uploads and downloads, under the output folder
+USER_GRADIO_TEMP_DIR = os.environ.get("GRADIO_TEMP_DIR")  # as the user started us: theirs
+
+# The card grid and the timeline are plain HTML; this bridge turns clicks and keys into one
+# `card` event ({act, run, rank, start, end}) on the grid component. Trim arrows only move the
+# card's own start/end until Re-cut is pressed. J/K move, Y/N keep/skip the selected card.
+CARDS_JS = """
+const hms = (s) => { s = Math.round(s); const h = Math.floor(s / 3600);
+  const m = Math.floor(s % 3600 / 60), r = s % 60;
+  return `${h}:${String(m).padStart(2, '0')}:${String(r).padStart(2, '0')}`; };
+const cards = () => [...element.querySelectorAll('.kcg-card')];
+const grid = () => element.querySelector('.kcg-grid');
+function pick(card, scroll) {
+  if (!card) return;
+  cards().forEach((c) => c.classList.toggle('kcg-sel', c === card));
+  if (scroll) card.scrollIntoView({block: 'nearest', behavior: 'smooth'});
+}
+function send(card, act) {
+  trigger('card', {act: act, run: grid().dataset.run, rank: Number(card.dataset.rank),
+                   start: Number(card.dataset.start), end: Number(card.dataset.end)});
+}
+function nudge(card, which, by) {
+  const start = Number(card.dataset.start), end = Number(card.dataset.end);
+  const length = Number(grid().dataset.duration);
+  let v = (which === 'start' ? start : end) + by;
+  v = which === 'start' ? Math.min(Math.max(0, v), end - 1)
+                        : Math.max(Math.min(length, v), start + 1);
+  card.dataset[which] = v.toFixed(1);
+  card.querySelector('.kcg-t-' + which).textContent = hms(v);
+  card.querySelector('.kcg-recut').disabled = false;
+}
+element.addEventListener('click', (e) => {
+  const card = e.target.closest('.kcg-card');
+  if (!card) return;
+  const button = e.target.closest('button');
+  pick(card, false);
+  if (!button) return;
+  if (button.dataset.nudge) {
+    const [which, by] = button.dataset.nudge.split(':');
+    nudge(card, which, Number(by));
+  } else if (button.dataset.act) {
+    send(card, button.dataset.act);
+  }
+});
+window.kcgSelect = (rank) => pick(element.querySelector(`.kcg-card[data-rank="${rank}"]`), true);
+if (window.kcgKeys) document.removeEventListener('keydown', window.kcgKeys);
+window.kcgKeys = (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey || !element.offsetParent) return;
+  if (e.target.closest('input, textarea, select, [contenteditable=true]')) return;
+  const key = e.key.toLowerCase(), all = cards();
+  if (!'jkyn'.includes(key) || !all.length || key.length !== 1) return;
+  const at = all.findIndex((c) => c.classList.contains('kcg-sel'));
+  if (key === 'j' || key === 'k') {
+    const to = at < 0 ? 0 : Math.min(all.length - 1, Math.max(0, at + (key === 'j' ? 1 : -1)));
+    pick(all[to], true);
+  } else {
+    send(all[Math.max(at, 0)], key === 'y' ? 'keep' : 'skip');
+  }
+  e.preventDefault();
+};
+document.addEventListener('keydown', window.kcgKeys);
+"""
+TIMELINE_JS = """
+element.addEventListener('click', (e) => {
+  const hit = e.target.closest('[data-rank]');
+  if (hit && window.kcgSelect) window.kcgSelect(hit.dataset.rank);
+});
+"""
+CARDS_CSS = """
+.kcg-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr));
+  gap: 12px; }
+.kcg-card { border: 2px solid var(--border-color-primary); border-radius: 10px; padding: 8px;
+  background: var(--background-fill-secondary); display: flex; flex-direction: column;
+  gap: 6px; min-width: 0; }
+.kcg-card.kcg-sel { border-color: var(--color-accent);
+  box-shadow: 0 0 0 2px var(--color-accent-soft); }
+.kcg-card.kcg-keep { border-color: #16a34a; }
+.kcg-card.kcg-skip { opacity: .55; }
+.kcg-card video { width: 100%; aspect-ratio: 16 / 9; border-radius: 6px; background: #111; }
+.kcg-head { display: flex; gap: 8px; align-items: baseline; font-size: 14px; }
+.kcg-head .kcg-verdict { margin-left: auto; font-weight: 600; }
+.kcg-keep .kcg-verdict { color: #16a34a; } .kcg-skip .kcg-verdict { color: #b91c1c; }
+.kcg-bar { height: 6px; border-radius: 3px; background: var(--border-color-primary); }
+.kcg-bar i { display: block; height: 100%; border-radius: 3px; background: #f59e0b; }
+.kcg-why { font-size: 13px; min-height: 2.6em; }
+.kcg-rate { display: flex; gap: 6px; }
+.kcg-rate button { flex: 1; padding: 8px; border-radius: 6px; font-weight: 600;
+  border: 1px solid var(--border-color-primary); cursor: pointer;
+  background: var(--button-secondary-background-fill); color: var(--body-text-color); }
+.kcg-rate button[data-act=keep] { background: #16a34a; color: white; border-color: #16a34a; }
+.kcg-rate button[data-act=skip] { background: #6b7280; color: white; border-color: #6b7280; }
+.kcg-trim { font-size: 12px; }
+.kcg-trim summary { cursor: pointer; }
+.kcg-trim .kcg-row { display: flex; align-items: center; gap: 4px; margin-top: 4px; }
+.kcg-trim .kcg-row span { flex: 1; text-align: center; font-variant-numeric: tabular-nums; }
+.kcg-trim button { padding: 2px 8px; border-radius: 4px; cursor: pointer;
+  border: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
+  color: var(--body-text-color); }
+.kcg-trim .kcg-recut { width: 100%; margin-top: 6px; padding: 4px; }
+.kcg-empty { padding: 16px; color: var(--body-text-color-subdued); }
+.kcg-keys { font-size: 12px; color: var(--body-text-color-subdued); margin: 4px 0; }
+"""
+TIMELINE_CSS = """
+.kcg-legend { display: flex; flex-wrap: wrap; gap: 14px; font-size: 12px; margin: 0 0 4px 0; }
+.kcg-legend i { display: inline-block; width: 14px; height: 3px; margin-right: 4px;
+  vertical-align: middle; }
+.kcg-timeline svg { width: 100%; height: auto; display: block; }
+.kcg-timeline [data-rank] { cursor: pointer; }
+.kcg-timeline [data-rank]:hover rect { fill-opacity: .6; }
+"""
+LINES = (("combined", "score", "#111827", 2.0), ("audio", "sound", "#3b82f6", 1.0),
+         ("video", "picture", "#10b981", 1.0), ("chat", "chat", "#a855f7", 1.0))
 
 
-def highlight_rows(data: dict[str, Any]) -> list[list[Any]]:
-    def num(value: float | None) -> str:
-        return "-" if value is None else f"{value:.2f}"
-
-    return [[h["rank"], hms(h["start"]), hms(h["end"]), num(h["score"]), num(h["audio_score"]),
-             num(h["video_score"]), num(h["ml_score"]), h["kind"], num(h.get("chat_score")),
-             ", ".join(h["reasons"])] for h in data["highlights"]]
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
 
 
-def summary_markdown(data: dict[str, Any]) -> str:
-    lines = [f"**{data['title']}**, {hms(data['duration_s'])}: "
-             f"{len(data['highlights'])} highlights"]
-    if data.get("kick"):
-        kick = data["kick"]
-        lines.append(f"Kick {kick['kind']} of **{kick.get('channel') or '?'}**"
-                     + (f", streamed {kick['created_at'][:10]}" if kick.get("created_at") else ""))
-    chat = data.get("chat") or {}
-    if chat.get("available"):
-        lines.append(f"Chat: {chat['messages']} messages, reaction lag {chat['lag_s']:.1f} s "
-                     f"({'estimated' if chat.get('lag_estimated') else 'default'})")
-    lines += [f"- skipped {hms(s['start'])}-{hms(s['end'])}: {s['reason']}"
-              for s in data.get("skipped_chunks", [])]
-    lines += [f"- clip {f['rank']} failed: {f['reason']}" for f in data.get("failed_clips", [])]
-    lines += [f"- {note}" for note in data.get("notes", [])]
-    text = "\n".join(lines)
-    if data.get("run_dir"):
-        text += f"\n\nSaved in `{data['run_dir']}`"
-    return text
+def file_url(path: str | Path) -> str:
+    """The URL Gradio serves a file of the output folder at (see `allowed_paths`)."""
+    return "gradio_api/file=" + urllib.parse.quote(str(Path(path).resolve()))
 
 
 def user_text(err: KickClipError) -> str:
-    """An engine error as the UI says it: a setting with no field here keeps its words."""
-    return err.phrased(lambda field: None)
+    """An engine error as the UI says it: a setting named by its field here, or its words."""
+    return err.phrased(lambda field: SETTING_FIELDS.get(field))
 
 
-def timeline_figure(view: RunView):
-    """Audio, video, chat and combined score over the whole stream, highlights shaded."""
-    import matplotlib
+SETTING_FIELDS = {"output_dir": "output folder (set KCG_OUTPUT_DIR before starting the app)"}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    scores = view.scores
-    minutes = (0.5 + np.arange(len(scores.combined))) * view.window_s / 60
-    fig, ax = plt.subplots(figsize=(10, 3.2), dpi=100)
-    for h in view.data["highlights"]:
-        ax.axvspan(h["start"] / 60, h["end"] / 60, color="#f5c542", alpha=0.35, lw=0)
-        ax.text(h["peak"] / 60, 1.0, str(h["rank"]), transform=ax.get_xaxis_transform(),
-                ha="center", va="bottom", fontsize=8)
-    for values, label, color in ((scores.audio, "audio", "#3b82f6"),
-                                 (scores.video, "video", "#10b981"),
-                                 (scores.chat, "chat", "#a855f7"),
-                                 (scores.combined, "combined", "#111827")):
-        if values is not None:
-            ax.plot(minutes, values, label=label, color=color,
-                    lw=1.6 if label == "combined" else 0.9)
-    ax.set_xlabel("minutes into the stream")
-    ax.set_ylabel("score")
-    ax.legend(loc="upper right", fontsize=8, ncols=4)
-    ax.margins(x=0)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+def fail(text: str) -> gr.Error:
+    """An error toast that goes away by itself, so it does not sit over the next results."""
+    return gr.Error(text, duration=8)
+
+
+def summary_markdown(data: dict[str, Any]) -> str:
+    """A run in a few plain lines: what, how long, how many clips, what to know."""
+    lines = [f"**{data['title']}** - {hms(data['duration_s'])} long, "
+             f"{plural(len(data['highlights']), 'highlight')}, made "
+             f"{plain_words.local_time(data.get('created_at'))}"]
+    kick = data.get("kick") or {}
+    if kick:
+        streamed = kick_datetime(kick.get("created_at"))
+        lines.append(f"Kick {kick.get('kind', 'video')} of **{kick.get('channel') or '?'}**"
+                     + (f", streamed {plain_words.local_time(streamed.isoformat())}"
+                        if streamed else ""))
+    chat = data.get("chat") or {}
+    if chat.get("available"):
+        lines.append(f"Chat counted: {chat['messages']} messages")
+    lines += [f"- {hms(s['start'])}-{hms(s['end'])} could not be read: {s['reason']}"
+              for s in data.get("skipped_chunks", [])]
+    lines += [f"- clip {f['rank']} could not be cut: {f['reason']}"
+              for f in data.get("failed_clips", [])]
+    lines += [f"- {note}" for note in data.get("notes", [])]
+    return "\n\n".join(lines[:2]) + ("\n\n" + "\n".join(lines[2:]) if lines[2:] else "")
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def detail_rows(data: dict[str, Any]) -> list[list[Any]]:
+    """The numbers behind each highlight, for the Details fold."""
+    def num(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    return [[h["rank"], hms(h["start"]), hms(h["end"]), num(h["score"]),
+             num(h.get("audio_score")), num(h.get("video_score")), num(h.get("chat_score")),
+             num(h.get("ml_score")), h["kind"], ", ".join(h["reasons"])]
+            for h in data["highlights"]]
+
+
+def chat_ratios(run_dir: str | Path, data: dict[str, Any], window_s: float
+                ) -> dict[int, float]:
+    """Each highlight's busiest chat (message rate / the stream's usual rate), when the run
+    had chat."""
+    if not (data.get("chat") or {}).get("available"):
+        return {}
+    chat = ChatFeatures.load(Path(run_dir) / CHAT_NAME)
+    if chat is None or not len(chat.matrix):
+        return {}
+    rate = chat.matrix[:, CHAT_FEATURES.index("message_rate")]
+    out = {}
+    for h in data["highlights"]:
+        lo = int(h["start"] / window_s)
+        hi = min(len(rate), max(lo + 1, int(np.ceil(h["end"] / window_s))))
+        part = rate[lo:hi][chat.covered[lo:hi]]
+        if len(part):
+            out[int(h["rank"])] = float(part.max())
+    return out
+
+
+def cards_html(run_dir: str, data: dict[str, Any], ratings: dict[int, float],
+               ratios: dict[int, float] | None = None, selected: int | None = None) -> str:
+    """Every clip of a run as a card: its thumbnail as the poster, start, a score bar, why in
+    plain words, Keep / Skip, and a trim fold with Re-cut."""
+    highlights = data["highlights"]
+    if not highlights:
+        return "<div class='kcg-empty'>This run found no highlights.</div>"
+    top = max((h["score"] for h in highlights), default=1.0) or 1.0
+    low = min(0.0, *(h["score"] for h in highlights))
+    items = []
+    for h in highlights:
+        rank, rating = int(h["rank"]), ratings.get(int(h["rank"]))
+        state = ("" if rating is None else " kcg-keep" if rating >= plain_words.KEEP_AT
+                 else " kcg-skip")
+        verdict = ("" if rating is None else "kept" if rating >= plain_words.KEEP_AT
+                   else "skipped")
+        width = 8 + 92 * max(0.0, (h["score"] - low) / ((top - low) or 1.0))
+        reasons = " · ".join(plain_words.why(h, (ratios or {}).get(rank)))
+        poster = f" poster='{esc(file_url(h['thumbnail_path']))}'" if h.get(
+            "thumbnail_path") and Path(h["thumbnail_path"]).exists() else ""
+        media_tag = (f"<video preload='none' controls{poster} "
+                     f"src='{esc(file_url(h['clip_path']))}'></video>"
+                     if h.get("clip_path") else "<div class='kcg-empty'>no clip cut</div>")
+        trim = "" if not h.get("clip_path") or data.get("live") else (
+            "<details class='kcg-trim'><summary>Trim</summary>"
+            f"<div class='kcg-row'>start <button data-nudge='start:-{NUDGE_S:g}' "
+            f"title='start earlier'>&minus;{NUDGE_S:g}s</button>"
+            f"<span class='kcg-t-start'>{hms(h['start'])}</span>"
+            f"<button data-nudge='start:{NUDGE_S:g}' title='start later'>+{NUDGE_S:g}s"
+            f"</button></div><div class='kcg-row'>end&nbsp; <button data-nudge="
+            f"'end:-{NUDGE_S:g}' title='end earlier'>&minus;{NUDGE_S:g}s</button>"
+            f"<span class='kcg-t-end'>{hms(h['end'])}</span>"
+            f"<button data-nudge='end:{NUDGE_S:g}' title='end later'>+{NUDGE_S:g}s</button>"
+            "</div><button class='kcg-recut' data-act='recut' disabled>Re-cut</button>"
+            "</details>")
+        items.append(
+            f"<div class='kcg-card{state}{' kcg-sel' if rank == selected else ''}' "
+            f"data-rank='{rank}' data-start='{h['start']:.3f}' data-end='{h['end']:.3f}'>"
+            f"{media_tag}<div class='kcg-head'><b>#{rank}</b><span>at {hms(h['start'])}"
+            f"</span><span>{h['end'] - h['start']:.0f} s</span>"
+            f"<span class='kcg-verdict'>{verdict}</span></div>"
+            f"<div class='kcg-bar' title='score'><i style='width:{width:.0f}%'></i></div>"
+            f"<div class='kcg-why'>{esc(reasons)}</div><div class='kcg-rate'>"
+            f"<button data-act='keep'>Keep</button><button data-act='skip'>Skip</button>"
+            f"</div>{trim}</div>")
+    return (f"<div class='kcg-keys'>Keep or skip each clip: the model learns from it at "
+            f"once. Keys: J / K move, Y keep, N skip.</div><div class='kcg-grid' "
+            f"data-run='{esc(run_dir)}' data-duration='{data['duration_s']:.3f}'>"
+            + "".join(items) + "</div>")
+
+
+def _path(xs: np.ndarray, ys: np.ndarray) -> str:
+    """An SVG path through the finite points, broken where a value is missing."""
+    out, pen = [], "M"
+    for x, y in zip(xs, ys):
+        if not np.isfinite(y):
+            pen = "M"
+            continue
+        out.append(f"{pen}{x:.1f},{y:.1f}")
+        pen = "L"
+    return "".join(out)
+
+
+def timeline_html(data: dict[str, Any], scores: Any, window_s: float,
+                  width: int = 1000, height: int = 150) -> str:
+    """The scores over the whole stream with the highlights as numbered, clickable bands (a
+    click selects the clip's card). The legend sits above the plot, never over it."""
+    duration = float(data["duration_s"]) or 1.0
+    series = [(getattr(scores, name, None), label, color, lw)
+              for name, label, color, lw in LINES]
+    series = [(np.asarray(v, np.float64), label, color, lw) for v, label, color, lw in series
+              if v is not None and len(v)]
+    top, bottom = 18, height - 20
+    finite = np.concatenate([v[np.isfinite(v)] for v, *_ in series]) if series else np.zeros(1)
+    lo, hi = (float(np.percentile(finite, 1)), float(finite.max())) if len(finite) else (0, 1)
+    hi = hi if hi > lo else lo + 1.0
+
+    def x_of(t: float) -> float:
+        return width * min(max(t / duration, 0.0), 1.0)
+
+    def y_of(v: np.ndarray) -> np.ndarray:
+        return bottom - (bottom - top) * (np.clip(v, lo, hi) - lo) / (hi - lo)
+
+    parts = [f"<svg viewBox='0 0 {width} {height}' role='img' "
+             "aria-label='scores over the stream'>",
+             f"<line x1='0' x2='{width}' y1='{bottom}' y2='{bottom}' stroke='#9ca3af'/>"]
+    for h in data["highlights"]:
+        x0, x1 = x_of(h["start"]), x_of(h["end"])
+        parts.append(f"<g data-rank='{h['rank']}'><title>clip {h['rank']} at "
+                     f"{hms(h['start'])}</title><rect x='{x0:.1f}' y='{top}' "
+                     f"width='{max(x1 - x0, 3):.1f}' height='{bottom - top}' fill='#f5c542' "
+                     f"fill-opacity='.35'/><text x='{(x0 + x1) / 2:.1f}' y='{top - 4}' "
+                     f"font-size='12' text-anchor='middle'>{h['rank']}</text></g>")
+    for values, _, color, lw in reversed(series):
+        step = max(1, int(np.ceil(len(values) / width)))  # at most a point per pixel
+        n = len(values) // step * step
+        pooled = values[:n].reshape(-1, step)
+        with np.errstate(all="ignore"):
+            peak = np.where(np.isfinite(pooled).any(1), np.nanmax(
+                np.where(np.isfinite(pooled), pooled, -np.inf), axis=1), np.nan)
+        xs = [x_of((i + 0.5) * step * window_s) for i in range(len(peak))]
+        parts.append(f"<path d='{_path(np.array(xs), y_of(peak))}' fill='none' "
+                     f"stroke='{color}' stroke-width='{lw}' pointer-events='none'/>")
+    for frac in (0, 0.25, 0.5, 0.75, 1.0):
+        anchor = "start" if frac == 0 else "end" if frac == 1 else "middle"
+        parts.append(f"<text x='{width * frac:.0f}' y='{height - 4}' font-size='11' "
+                     f"text-anchor='{anchor}' fill='#6b7280'>{hms(duration * frac)}</text>")
+    parts.append("</svg>")
+    legend = "".join(f"<span><i style='background:{color}'></i>{label}</span>"
+                     for _, label, color, _ in series)
+    legend += "<span><i style='background:#f5c542;height:10px'></i>a clip (click it)</span>"
+    return (f"<div class='kcg-timeline'><div class='kcg-legend'>{legend}</div>"
+            + "".join(parts) + "</div>")
+
+
+def _interleave(lists: list[list[str]]) -> list[str]:
+    """The first of each list, then the second of each...: "loud moments with fast action"
+    names the strongest of each signal before the second of one."""
+    out: list[str] = []
+    for i in range(max((len(items) for items in lists), default=0)):
+        out += [items[i] for items in lists if i < len(items) and items[i] not in out]
+    return out
 
 
 def _clipped(snap: dict[str, Any]) -> list[dict[str, Any]]:
@@ -143,11 +400,12 @@ class UI:
                 frame_skip: float | None = None, audio_weight: float | None = None,
                 video_weight: float | None = None, make_clips: bool | None = None,
                 progress: gr.Progress = gr.Progress()):  # noqa: B008 - how Gradio injects it
-        """Run the pipeline; returns the display values of `show` followed by the run lists
-        of `lists` with the new run selected in both, so Review and History show it at once.
-        Every setting left out keeps the base config's value (`client.predict(link,
-        api_name="/analyze")` works). Gradio passes a live `progress` tracker only when the
-        default is a `gr.Progress()`; called directly, the default does nothing."""
+        """Run the pipeline; returns the Analyse summary, the Review display values of
+        `show`, the run lists of `lists` with the new run selected, and the tab to show
+        (Review, with the new run's cards). Every setting left out keeps the base config's
+        value (`client.predict(link, api_name="/analyze")` works). Gradio passes a live
+        `progress` tracker only when the default is a `gr.Progress()`; called directly, the
+        default does nothing."""
         chosen = upload or (source or "").strip()
         try:
             given = dict(top_n=(top_n, int), clip_length_s=(clip_length_s, float),
@@ -161,12 +419,15 @@ class UI:
             result = self.generator.run(chosen, config, lambda f, m: progress(f, desc=m),
                                         self.cancel_event)
         except Cancelled:
-            raise gr.Error("cancelled - nothing was kept; press Analyse to start again "
-                           "(analysed chunks are reused)") from None
+            raise fail("cancelled - nothing was kept; press Analyse to start again "
+                       "(what was analysed is reused)") from None
         except KickClipError as err:
-            raise gr.Error(user_text(err)) from None
+            raise fail(user_text(err)) from None
         shown = self.show(result.run_dir, config)
-        return (*shown, *self.lists(select=shown[-1]))
+        found = len(result.highlights)
+        done = (f"Done: **{found} highlight{'s' if found != 1 else ''}** in "
+                f"{hms(result.duration_s)} of stream - they are in **Review**.")
+        return (done, *shown, *self.lists(select=shown[-1]), gr.Tabs(selected="review"))
 
     def cancel(self) -> str:
         self.cancel_event.set()
@@ -178,28 +439,108 @@ class UI:
         base = Path(self.config.output_dir).resolve()
         path = Path(value or "").resolve()
         if not value or path == base or base not in path.parents:
-            raise gr.Error(f"{value or 'nothing'} is not a run in {self.config.output_dir} - "
-                           "pick one from the list")
+            raise fail(f"{value or 'nothing'} is not a run in {self.config.output_dir} - "
+                       "pick one from the list")
         return str(path)
 
-    def show(self, run_dir: str, config: Config | None = None):
-        """A finished run's display values."""
+    def show(self, run_dir: str, config: Config | None = None, selected: int | None = None):
+        """A finished run's Review values: (summary, timeline, cards, details, downloads,
+        run folder)."""
         config = config or self.config
         try:
             run_dir = self.run_dir(run_dir)
             view = self.generator.view(run_dir, config)
         except KickClipError as err:
-            raise gr.Error(user_text(err)) from None
+            raise fail(user_text(err)) from None
         data = view.data
-        gallery = [(h["clip_path"], f"#{h['rank']} {hms(h['start'])} ({h['kind']})")
-                   for h in data["highlights"] if h.get("clip_path")]
         downloads = [str(Path(run_dir) / JSON_NAME)]
         if view.archive:
             downloads.append(str(view.archive))
-        return (summary_markdown(data), highlight_rows(data), timeline_figure(view), gallery,
+        return (summary_markdown(data), timeline_html(data, view.scores, view.window_s),
+                self.cards(run_dir, data, view.window_s, selected), detail_rows(data),
                 downloads, run_dir)
 
-    # Review, model, history -----------------------------------------------------------------
+    def cards(self, run_dir: str, data: dict[str, Any], window_s: float,
+              selected: int | None = None) -> str:
+        return cards_html(run_dir, data, self.generator.ratings(run_dir, self.config),
+                          chat_ratios(run_dir, data, window_s), selected)
+
+    def zip_clips(self, run_dir: str) -> list[str]:
+        """Make the run's clips.zip (only when asked: it doubles the run's size on disk)."""
+        run_dir = self.run_dir(run_dir)
+        try:
+            archive = self.generator.zip_clips(run_dir)
+        except KickClipError as err:
+            raise fail(user_text(err)) from None
+        if archive is None:
+            raise fail("this run has no clips to zip - analyse with Cut clips on")
+        return [str(Path(run_dir) / JSON_NAME), str(archive)]
+
+    # Review ----------------------------------------------------------------------------------
+
+    def card_action(self, run_dir: str, act: str, rank: float, start_s: float | None = None,
+                    end_s: float | None = None):
+        """What a card's button (or key) asks: "keep", "skip" or "recut" clip `rank` of the
+        run the cards show. Returns (cards, what happened, the Model tab's text). After a
+        rating the next card is selected, so Y / N run down the grid."""
+        run_dir = self.run_dir(run_dir)
+        rank = int(rank)
+        if act in ("keep", "skip"):
+            said = self.rate(run_dir, rank, act)
+            following = rank + 1
+        elif act == "recut":
+            said = self.recut(run_dir, rank, float(start_s), float(end_s))[1]
+            following = rank
+        else:
+            raise fail(f"a card cannot {act} - use Keep, Skip or Re-cut")
+        data = self.generator.load_run(run_dir)
+        ranks = {int(h["rank"]) for h in data["highlights"]}
+        window_s = float((data.get("config") or {}).get("window_s", self.config.window_s))
+        cards = self.cards(run_dir, data, window_s,
+                           following if following in ranks else rank)
+        return cards, said, self.model_status()[0]
+
+    def card_event(self, evt: gr.EventData):
+        """A card's click or key, from the bridge in CARDS_JS."""
+        d = getattr(evt, "_data", None) or {}
+        return self.card_action(d.get("run", ""), d.get("act", ""), d.get("rank", 0),
+                                d.get("start"), d.get("end"))
+
+    def rate(self, run_dir: str, rank: float, verdict: str, stars: float = 3) -> str:
+        """verdict: "keep", "skip" or "stars" (then `stars` 1-5 counts). The run and clip
+        are named by the caller (a card carries its own), so nothing on screen can move
+        under it."""
+        rating = {"keep": 1.0, "skip": 0.0}.get(verdict, (float(stars) - 1) / 4)
+        run_dir = self.run_dir(run_dir)
+        try:
+            rated = self.generator.rate(run_dir, int(rank), rating, self.config)
+        except KickClipError as err:
+            raise fail(user_text(err)) from None
+        word = {1.0: "kept", 0.0: "skipped"}.get(rating, f"rated {rating:.2f}")
+        return (f"Clip {int(rank)} {word}; {rated.ratings} rating"
+                f"{'s' if rated.ratings != 1 else ''} so far - the model has learned it.")
+
+    def recut(self, run_dir: str, rank: float, start_s: float, end_s: float):
+        run_dir = self.run_dir(run_dir)
+        try:
+            h = self.generator.recut(run_dir, int(rank), float(start_s), float(end_s),
+                                     self.config)
+        except KickClipError as err:
+            raise fail(user_text(err)) from None
+        return h.clip_path, f"Clip {h.rank} re-cut: now {hms(h.start)}-{hms(h.end)}."
+
+    def recut_api(self, run_dir: str, rank: float, start_s: float, end_s: float) -> str:
+        """Re-cut clip `rank` of a run from `start_s` to `end_s` (seconds into the stream)."""
+        return self.recut(run_dir, rank, start_s, end_s)[1]
+
+    def open_run(self, run_dir: str):
+        """History's Open: the run's Review values, the run chosen in Review, its source in
+        the Analyse box (to run it again) and the Review tab shown."""
+        shown = self.show(run_dir)
+        source = self.generator.load_run(shown[-1]).get("source", "")
+        return (*shown, gr.update(value=shown[-1]), source, gr.Tabs(selected="review"))
+
+    # Runs ------------------------------------------------------------------------------------
 
     def runs_on_disk(self) -> list[dict[str, Any]]:
         """The runs in the output folder now, newest first (read every time: runs appear
@@ -207,12 +548,13 @@ class UI:
         return self.generator.list_runs(self.config)
 
     def run_choices(self) -> list[tuple[str, str]]:
-        return [(f"{Path(r['run_dir']).name} ({r['highlights']} clips)",
+        return [(f"{r['title'] or Path(r['run_dir']).name} - "
+                 f"{plain_words.local_time(r['created_at'])} ({r['highlights']} clips)",
                  str(Path(r["run_dir"]).resolve())) for r in self.runs_on_disk()]
 
     def history(self) -> list[list[Any]]:
-        return [[Path(r["run_dir"]).name, r["title"], r["created_at"], hms(r["duration_s"]),
-                 r["highlights"]] for r in self.runs_on_disk()]
+        return [[Path(r["run_dir"]).name, r["title"], plain_words.local_time(r["created_at"]),
+                 hms(r["duration_s"]), r["highlights"]] for r in self.runs_on_disk()]
 
     def lists(self, review_run: str | None = None, pick: str | None = None,
               select: str | None = None):
@@ -232,56 +574,18 @@ class UI:
         return (gr.update(choices=choices, value=chosen(review_run)),
                 gr.update(choices=choices, value=chosen(pick)), self.history())
 
-    def clip(self, run_dir: str, rank: float):
-        """(video path, start, end, rating text, shown) of one clip for the Review tab;
-        `shown` [run folder, rank] is what Rate and Re-cut may then act on."""
-        try:
-            run_dir = self.run_dir(run_dir)
-            clip = self.generator.clip(run_dir, int(rank), self.config)
-        except KickClipError as err:
-            raise gr.Error(user_text(err)) from None
-        h, rating = clip.highlight, clip.rating
-        said = "not rated yet" if rating is None else f"rated {rating:.2f}"
-        return (h.get("clip_path"), h["start"], h["end"],
-                f"**{Path(run_dir).name}**, clip {int(rank)}: {said}", [run_dir, int(rank)])
+    def history_pick(self, evt: gr.SelectData) -> str | None:
+        """The run of the History row clicked."""
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        found = self.runs_on_disk()
+        return str(Path(found[row]["run_dir"]).resolve()) if 0 <= row < len(found) else None
 
-    def shown_target(self, run_dir: str, rank: float, shown: list | None, action: str) -> str:
-        """The run folder to act on, only if it and `rank` are the clip on screen: a run list
-        that moved (a finished Analyse selects its run) or a new clip number must not make
-        Rate teach the model the wrong moments."""
-        run_dir = self.run_dir(run_dir)
-        if not shown:
-            raise gr.Error(f"no clip is shown - press Show clip to watch clip {int(rank)} of "
-                           f"{Path(run_dir).name}, then {action} it")
-        shown_dir, shown_rank = str(shown[0]), int(shown[1])
-        if (shown_dir, shown_rank) != (run_dir, int(rank)):
-            raise gr.Error(f"the player shows clip {shown_rank} of {Path(shown_dir).name}, "
-                           f"not clip {int(rank)} of {Path(run_dir).name} - press Show clip "
-                           f"to watch it, then {action} it")
-        return run_dir
-
-    def rate(self, run_dir: str, rank: float, verdict: str, stars: float,
-             shown: list | None) -> str:
-        """verdict: "keep", "skip" or "stars" (then `stars` 1-5 counts). Only the clip shown
-        (`shown` from `clip`) is rated."""
-        rating = {"keep": 1.0, "skip": 0.0}.get(verdict, (float(stars) - 1) / 4)
-        run_dir = self.shown_target(run_dir, rank, shown, "rate")
-        try:
-            rated = self.generator.rate(run_dir, int(rank), rating, self.config)
-        except KickClipError as err:
-            raise gr.Error(user_text(err)) from None
-        return (f"**{Path(run_dir).name}**, clip {int(rank)} rated {rating:.2f}; "
-                f"{rated.ratings} ratings stored")
-
-    def recut(self, run_dir: str, rank: float, start_s: float, end_s: float,
-              shown: list | None):
-        run_dir = self.shown_target(run_dir, rank, shown, "re-cut")
-        try:
-            h = self.generator.recut(run_dir, int(rank), float(start_s), float(end_s),
-                                     self.config)
-        except KickClipError as err:
-            raise gr.Error(user_text(err)) from None
-        return h.clip_path, f"clip {h.rank} re-cut: {hms(h.start)}-{hms(h.end)}"
+    def review_pick(self, run_dir: str | None):
+        """Review's run list changed: show that run (nothing when the list is empty)."""
+        if not run_dir:
+            return ("Nothing analysed yet: paste a link or a file in Analyse.", "", "", [],
+                    None, "")
+        return self.show(run_dir)
 
     # Live ------------------------------------------------------------------------------------
 
@@ -289,10 +593,10 @@ class UI:
         """Start following a live channel (or live HLS URL) in the background; the Live tab's
         timer then shows its scores and clips as they come."""
         if self.live is not None and self.live.running:
-            raise gr.Error("a live run is going - press Stop before starting another")
+            raise fail("a live run is going - press Stop before starting another")
         source = (source or "").strip()
         if not source:
-            raise gr.Error("no channel given - paste a Kick channel link (kick.com/<channel>)")
+            raise fail("no channel given - paste a Kick channel link (kick.com/<channel>)")
         self.live = self.generator.start_live(source, self.config)
         return (f"starting: {source}", gr.Timer(active=True))
 
@@ -315,11 +619,10 @@ class UI:
             text = f"**{snap['state']}** - {snap['message']}"
             if snap["run_dir"]:
                 text += f"\n\nSaved in `{snap['run_dir']}`"
-        cards = [(h.get("thumbnail_path") or h["clip_path"], f"#{h['rank']} {hms(h['start'])} - "
-                  f"{', '.join(h['reasons']) or h['kind']}")
-                 for h in _clipped(snap)]
-        choices = [(f"#{h['rank']} at {hms(h['start'])} ({h['kind']})", h["clip_path"])
-                   for h in _clipped(snap)]
+        cards = [(h.get("thumbnail_path") or h["clip_path"], f"#{h['rank']} {hms(h['start'])}"
+                  f" - {', '.join(plain_words.why(h))}") for h in _clipped(snap)]
+        choices = [(f"#{h['rank']} at {hms(h['start'])} - {plain_words.why(h)[0]}",
+                    h["clip_path"]) for h in _clipped(snap)]
         return (text, live_figure(snap) if len(snap["scores"]) else None, cards,
                 gr.update(choices=choices))
 
@@ -332,143 +635,165 @@ class UI:
         """Keep or skip a clip of the live run by its file (ranks move as better clips
         land)."""
         if not clip_path:
-            raise gr.Error("no clip chosen - pick one of the clips above first")
+            raise fail("no clip chosen - pick one of the clips above first")
         if self.live is None or self.live.run_dir is None:
-            raise gr.Error("no live run yet - press Start first")
+            raise fail("no live run yet - press Start first")
         run_dir = self.run_dir(str(self.live.run_dir))
         try:
             rated = self.generator.rate_clip(run_dir, clip_path,
                                              1.0 if verdict == "keep" else 0.0, self.config)
         except KickClipError as err:
-            raise gr.Error(user_text(err)) from None
+            raise fail(user_text(err)) from None
         return (f"{Path(clip_path).name}: {'kept' if verdict == 'keep' else 'skipped'}; "
                 f"{rated.ratings} ratings stored (the model refits as you rate)")
 
+    # Model -----------------------------------------------------------------------------------
+
     def model_status(self):
+        """(what the model learned in sentences, the raw importances for the Details fold)."""
         status = self.generator.model_status(self.config)
-        trained = ", ".join(f"{m.modality} model trained {m.trained_at or 'never'}"
-                            for m in status.models)
-        text = (f"**{status.samples}** samples stored, **{status.ratings}** ratings. "
-                f"{trained[:1].upper()}{trained[1:]}.")
-        rows = sorted(((m.modality, f, round(v, 4)) for m in status.models
-                       for f, v in m.importances.items()), key=lambda r: -r[2])
-        return text, [list(r) for r in rows]
+        taste = self.generator.taste(self.config)
+        per_signal = [plain_words.leanings(names, x, rating)
+                      for names, x, rating in taste.rated.values() if len(x)]
+        leaned = tuple(_interleave([lean[side] for lean in per_signal]) for side in (0, 1))
+        trained = max((m.trained_at for m in status.models if m.trained_at), default=None)
+        text = plain_words.model_summary(taste.ratings, taste.kept, leaned, taste.model_share,
+                                         trained)
+        importances = sorted(((m.modality, f, round(v, 4)) for m in status.models
+                              for f, v in m.importances.items()), key=lambda r: -r[2])
+        return text, [list(r) for r in importances]
 
     def retrain(self):
-        trained = self.generator.retrain(self.config)
+        self.generator.retrain(self.config)
         text, rows = self.model_status()
-        return f"retrained ({', '.join(f'{k}: {v}' for k, v in trained.items())}). " + text, rows
+        return "Retrained just now.\n\n" + text, rows
 
 
 def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
     """The Blocks app; `launch` serves it."""
     ui = UI(generator, config)
-    with gr.Blocks(title="Kick Clip Generator") as app:
+    with gr.Blocks(title="Kick Clip Generator", delete_cache=(3600, 3600)) as app:
         gr.Markdown("# Kick Clip Generator\nPaste a Kick link, an HLS/MP4 URL or a file path, "
-                    "or upload a recording; the best moments come back as clips.")
+                    "or upload a recording; the best moments come back as clips to keep "
+                    "or skip.")
         run_state = gr.State("")
-        shown_clip = gr.State(None)  # [run folder, rank] in the Review player
-        with gr.Tab("Analyse"):
-            with gr.Row():
-                source = gr.Textbox(label="Kick link, URL or file path", scale=3,
-                                    placeholder="https://kick.com/xqc/videos/...")
-                upload = gr.File(label="...or upload a recording", type="filepath", scale=2,
-                                 file_types=["video", "audio"])
-            with gr.Row():
-                top_n = gr.Slider(1, 30, value=config.top_n, step=1, label="Highlights",
-                                  info=field_help("top_n"))
-                clip_length = gr.Slider(5, 120, value=config.clip_length_s, step=1,
-                                        label="Clip length (s)")
-                pre_roll = gr.Slider(0, 30, value=config.pre_roll_s, step=1,
-                                     label="Pre-roll (s)", info=field_help("pre_roll_s"))
-                min_gap = gr.Slider(0, 120, value=config.min_gap_s, step=1,
-                                    label="Min gap (s)")
-            with gr.Accordion("Advanced", open=False):
+        with gr.Tabs(selected="analyse") as tabs:
+            with gr.Tab("Analyse", id="analyse"):
                 with gr.Row():
-                    chunk = gr.Slider(10, 120, value=config.chunk_duration_s, step=5,
-                                      label="Chunk duration (s)")
-                    frame_skip = gr.Slider(1, 30, value=config.frame_skip, step=1,
-                                           label="Frame skip", info=field_help("frame_skip"))
-                    audio_w = gr.Slider(0, 1, value=config.audio_weight, step=0.05,
-                                        label="Audio weight")
-                    video_w = gr.Slider(0, 1, value=config.video_weight, step=0.05,
-                                        label="Video weight")
+                    source = gr.Textbox(label="Kick link, URL or file path", scale=3,
+                                        placeholder="https://kick.com/xqc/videos/...")
+                    upload = gr.File(label="...or upload a recording", type="filepath",
+                                     scale=2, file_types=["video", "audio"])
+                with gr.Row():
+                    top_n = gr.Slider(1, 30, value=config.top_n, step=1, label="Highlights",
+                                      info=field_help("top_n"))
+                    clip_length = gr.Slider(5, 120, value=config.clip_length_s, step=1,
+                                            label="Clip length (s)")
+                    pre_roll = gr.Slider(0, 30, value=config.pre_roll_s, step=1,
+                                         label="Pre-roll (s)", info=field_help("pre_roll_s"))
+                    min_gap = gr.Slider(0, 120, value=config.min_gap_s, step=1,
+                                        label="Min gap (s)")
+                # What comes out of a run: clips now; a vertical 9:16 / captions choice
+                # belongs in this row too.
+                with gr.Row(elem_id="kcg-output-options"):
                     make_clips = gr.Checkbox(value=config.make_clips, label="Cut clips")
-            with gr.Row():
-                go = gr.Button("Analyse", variant="primary")
-                stop = gr.Button("Cancel", variant="stop")
-            summary = gr.Markdown()
-            table = gr.Dataframe(headers=TABLE_HEADERS, label="Highlights", interactive=False,
-                                 wrap=True)
-            timeline = gr.Plot(label="Timeline")
-            gallery = gr.Gallery(label="Clips", columns=4, height="auto")
-            downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
-        # Run lists start empty and are read from disk when the page loads, when their tab
-        # is opened and after every Analyse: never the runs of the server's start.
-        with gr.Tab("Review") as review_tab:
-            with gr.Row():
-                review_run = gr.Dropdown(label="Run", choices=[], value=None, scale=3,
+                with gr.Accordion("Advanced", open=False):
+                    with gr.Row():
+                        chunk = gr.Slider(10, 120, value=config.chunk_duration_s, step=5,
+                                          label="Chunk duration (s)")
+                        frame_skip = gr.Slider(1, 30, value=config.frame_skip, step=1,
+                                               label="Frame skip",
+                                               info=field_help("frame_skip"))
+                        audio_w = gr.Slider(0, 1, value=config.audio_weight, step=0.05,
+                                            label="Sound weight")
+                        video_w = gr.Slider(0, 1, value=config.video_weight, step=0.05,
+                                            label="Picture weight")
+                with gr.Row():
+                    go = gr.Button("Analyse", variant="primary")
+                    stop = gr.Button("Cancel", variant="stop", interactive=False)
+                analyse_text = gr.Markdown("Results open in **Review** when the run is done.")
+            # Run lists start empty and are read from disk when the page loads, when their
+            # tab is opened and after every Analyse: never the runs of the server's start.
+            with gr.Tab("Review", id="review") as review_tab:
+                review_run = gr.Dropdown(label="Run", choices=[], value=None,
                                          allow_custom_value=True)
-                rank = gr.Number(label="Clip", value=1, precision=0, minimum=1, scale=1)
-                load = gr.Button("Show clip", scale=1)
-            player = gr.Video(label="Clip", interactive=False)
-            rating_text = gr.Markdown()
-            with gr.Row():
-                verdict = gr.Radio(["keep", "skip", "stars"], value="keep", label="Verdict",
-                                   info="keep / skip, or rate with the stars")
-                stars = gr.Slider(1, 5, value=4, step=1, label="Stars")
-                rate = gr.Button("Rate", variant="primary")
-            with gr.Row():
-                start = gr.Number(label="Start (s)")
-                end = gr.Number(label="End (s)")
-                recut = gr.Button("Re-cut this clip")
-        with gr.Tab("Live"):
-            gr.Markdown("Follow a channel while it is live: clips appear here as the "
-                        "moments happen, and can be kept or skipped at once.")
-            with gr.Row():
-                live_source = gr.Textbox(label="Live channel", scale=3,
-                                         placeholder="https://kick.com/<channel>")
-                live_go = gr.Button("Start", variant="primary", scale=1)
-                live_end = gr.Button("Stop", variant="stop", scale=1)
-            live_text = gr.Markdown()
-            live_plot = gr.Plot(label="Score so far")
-            live_cards = gr.Gallery(label="Clips so far - click one to watch and rate it",
-                                    columns=4, height="auto", allow_preview=False)
-            with gr.Row():
-                live_clip = gr.Dropdown(label="Clip", choices=[], value=None, scale=3,
-                                        allow_custom_value=True)
-                live_keep = gr.Button("Keep", variant="primary", scale=1)
-                live_skip = gr.Button("Skip", scale=1)
-            live_player = gr.Video(label="Clip", interactive=False)
-            live_rated = gr.Markdown()
-            live_timer = gr.Timer(2.0, active=False)
-        with gr.Tab("Model"):
-            model_text = gr.Markdown()
-            importances = gr.Dataframe(headers=["model", "feature", "importance"],
-                                       interactive=False)
-            with gr.Row():
-                refresh_model = gr.Button("Refresh")
-                retrain = gr.Button("Retrain now")
-        with gr.Tab("History") as history_tab:
-            runs = gr.Dataframe(headers=RUN_HEADERS, interactive=False)
-            with gr.Row():
-                pick = gr.Dropdown(label="Run", choices=[], value=None, scale=3,
-                                   allow_custom_value=True)
-                reopen = gr.Button("Open", scale=1)
-                refresh_runs = gr.Button("Refresh list", scale=1)
+                review_text = gr.Markdown()
+                timeline = gr.HTML(elem_id="kcg-timeline", css_template=TIMELINE_CSS,
+                                   js_on_load=TIMELINE_JS)
+                cards = gr.HTML(elem_id="kcg-cards", css_template=CARDS_CSS,
+                                js_on_load=CARDS_JS)
+                card_said = gr.Markdown()
+                # Tools for the selected clip (e.g. a facecam box editor) go in this column.
+                with gr.Column(elem_id="kcg-clip-tools"):
+                    pass
+                # What a run gives to take away; more exports go in this row.
+                with gr.Row(elem_id="kcg-run-actions"):
+                    make_zip = gr.Button("Make clips.zip", scale=1)
+                    downloads = gr.File(label="Downloads", file_count="multiple",
+                                        interactive=False, scale=3, min_width=300)
+                with gr.Accordion("Details (the numbers)", open=False):
+                    details = gr.Dataframe(headers=DETAIL_HEADERS, interactive=False,
+                                           wrap=True)
+            with gr.Tab("Live", id="live"):
+                gr.Markdown("Follow a channel while it is live: clips appear here as the "
+                            "moments happen, and can be kept or skipped at once.")
+                with gr.Row():
+                    live_source = gr.Textbox(label="Live channel", scale=3,
+                                             placeholder="https://kick.com/<channel>")
+                    live_go = gr.Button("Start", variant="primary", scale=1)
+                    live_end = gr.Button("Stop", variant="stop", scale=1)
+                live_text = gr.Markdown()
+                live_plot = gr.Plot(label="Score so far")
+                live_cards = gr.Gallery(label="Clips so far - click one to watch and rate it",
+                                        columns=4, height="auto", allow_preview=False)
+                with gr.Row():
+                    live_clip = gr.Dropdown(label="Clip", choices=[], value=None, scale=3,
+                                            allow_custom_value=True)
+                    live_keep = gr.Button("Keep", variant="primary", scale=1)
+                    live_skip = gr.Button("Skip", scale=1)
+                live_player = gr.Video(label="Clip", interactive=False)
+                live_rated = gr.Markdown()
+                live_timer = gr.Timer(2.0, active=False)
+            with gr.Tab("Model", id="model") as model_tab:
+                model_text = gr.Markdown()
+                with gr.Row():
+                    refresh_model = gr.Button("Refresh")
+                    retrain = gr.Button("Retrain now")
+                with gr.Accordion("Details (what each signal weighs)", open=False):
+                    importances = gr.Dataframe(headers=["signal", "feature", "importance"],
+                                               interactive=False)
+            with gr.Tab("History", id="history") as history_tab:
+                gr.Markdown("Every run in the output folder, newest first. Click a row or "
+                            "pick a run, then **Open** it in Review.")
+                runs = gr.Dataframe(headers=RUN_HEADERS, interactive=False)
+                with gr.Row():
+                    pick = gr.Dropdown(label="Run", choices=[], value=None, scale=3,
+                                       allow_custom_value=True)
+                    reopen = gr.Button("Open", variant="primary", scale=1)
+                    refresh_runs = gr.Button("Refresh list", scale=1)
 
-        shown = [summary, table, timeline, gallery, downloads, run_state]
+        shown = [review_text, timeline, cards, details, downloads, run_state]
         run_lists = [review_run, pick, runs]
-        go.click(ui.analyze, [source, upload, top_n, clip_length, pre_roll, min_gap, chunk,
-                              frame_skip, audio_w, video_w, make_clips],
-                 shown + run_lists, api_name="analyze", concurrency_limit=1)
-        stop.click(ui.cancel, None, summary, api_name="cancel", queue=False)
-        load.click(ui.clip, [review_run, rank], [player, start, end, rating_text, shown_clip],
-                   api_name="clip")
-        rate.click(ui.rate, [review_run, rank, verdict, stars, shown_clip], rating_text,
-                   api_name="rate")
-        recut.click(ui.recut, [review_run, rank, start, end, shown_clip],
-                    [player, rating_text], api_name="recut")
+        busy = dict(fn=lambda: (gr.update(interactive=False), gr.update(interactive=True)),
+                    inputs=None, outputs=[go, stop], queue=False, api_name=False)
+        idle = dict(fn=lambda: (gr.update(interactive=True), gr.update(interactive=False)),
+                    inputs=None, outputs=[go, stop], queue=False, api_name=False)
+        # an old error toast must not sit over the new run's results
+        go.click(None, None, None, js=CLOSE_TOASTS_JS, api_name=False)
+        analysed = go.click(**busy).then(
+            ui.analyze, [source, upload, top_n, clip_length, pre_roll, min_gap, chunk,
+                         frame_skip, audio_w, video_w, make_clips],
+            [analyse_text, *shown, *run_lists, tabs], api_name="analyze",
+            concurrency_limit=1, show_progress_on=[analyse_text])
+        analysed.success(**idle)
+        analysed.failure(**idle)  # `then` does not follow a failed step
+        stop.click(ui.cancel, None, analyse_text, api_name="cancel", queue=False)
+        review_run.input(ui.review_pick, review_run, shown, api_name=False)
+        cards.card(ui.card_event, None, [cards, card_said, model_text], api_name=False,
+                   concurrency_id="review", concurrency_limit=1, show_progress="hidden")
+        make_zip.click(ui.zip_clips, run_state, downloads, api_name="zip_clips")
+        gr.api(ui.rate, api_name="rate", concurrency_id="review")
+        gr.api(ui.recut_api, api_name="recut", concurrency_id="review")
         live_go.click(ui.live_start, live_source, [live_text, live_timer],
                       api_name="live_start", concurrency_limit=None)
         live_end.click(ui.live_stop, None, [live_text, live_timer], api_name="live_stop",
@@ -483,14 +808,23 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
                         api_name="live_skip", concurrency_limit=None)
         refresh_model.click(ui.model_status, None, [model_text, importances],
                             api_name="model_status")
+        model_tab.select(ui.model_status, None, [model_text, importances], api_name=False)
         retrain.click(ui.retrain, None, [model_text, importances], api_name="retrain")
-        reopen.click(lambda run_dir: ui.show(run_dir), pick, shown, api_name="open_run")
+        runs.select(ui.history_pick, None, pick, api_name=False)
+        reopen.click(ui.open_run, pick, [*shown, review_run, source, tabs],
+                     api_name="open_run")
         refresh_runs.click(ui.lists, [review_run, pick], run_lists, api_name="history")
         for tab in (review_tab, history_tab):
             tab.select(ui.lists, [review_run, pick], run_lists, api_name=False)
-        app.load(ui.lists, [review_run, pick], run_lists, api_name="runs")
+        app.load(ui.lists, [review_run, pick], run_lists, api_name="runs").then(
+            ui.review_pick, review_run, shown, api_name=False)
         app.load(ui.model_status, None, [model_text, importances], api_name=False)
     return app
+
+
+CLOSE_TOASTS_JS = """() => {
+  document.querySelectorAll('.toast-close').forEach((b) => b.click());
+}"""
 
 
 def check_port(host: str, port: int) -> None:
@@ -516,6 +850,21 @@ def check_port(host: str, port: int) -> None:
                          "--host and --port") from None
 
 
+def use_cache_folder(config: Config) -> Path:
+    """Keep Gradio's copies (uploads, files it hands the browser) in the output folder's
+    `.gradio-cache` instead of the system temp folder, emptied now and when the program exits:
+    disk use stays where the user looks, and does not grow run after run. A GRADIO_TEMP_DIR
+    the user set is theirs: used as it is, never emptied."""
+    if USER_GRADIO_TEMP_DIR:
+        return Path(USER_GRADIO_TEMP_DIR)
+    cache = Path(config.output_dir).resolve() / CACHE_NAME
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(cache)
+    atexit.register(shutil.rmtree, cache, ignore_errors=True)
+    return cache
+
+
 def launch(config: Config | None = None, *, host: str = "127.0.0.1", port: int = 7860,
            share: bool = False, open_browser: bool = True, block: bool = True) -> gr.Blocks:
     """Serve the UI. Files are served only from the output folder. A bad or busy port raises
@@ -523,6 +872,7 @@ def launch(config: Config | None = None, *, host: str = "127.0.0.1", port: int =
     check_port(host, port)
     config = config or Config.from_env()
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    use_cache_folder(config)
     app = build_ui(KickClipGenerator(config), config)
     app.queue(default_concurrency_limit=1)
     try:

@@ -22,6 +22,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ import live
 import media
 import runs
 import scoring
+import storage
 from config import Config
 from errors import Cancelled, InputError, KickClipError
 from feature_cache import FeatureCache, cache_key
@@ -387,10 +389,17 @@ class KickClipGenerator:
 
     def view(self, run_dir: str | Path, config: Config | None = None) -> RunView:
         """A finished run for display: its JSON, its scores re-computed with `config` (for a
-        timeline) and `clips.zip` of its clips."""
+        timeline) and its `clips.zip` if one was made (`zip_clips` makes it: only on request,
+        it doubles the run's size)."""
         data = runs.load(run_dir)
         features, scores = self._rescore(run_dir, data, config or self.config)
-        return RunView(data, scores, features.window_s, runs.zip_clips(run_dir, data))
+        archive = Path(run_dir) / runs.ZIP_NAME
+        return RunView(data, scores, features.window_s, archive if archive.exists() else None)
+
+    @staticmethod
+    def zip_clips(run_dir: str | Path) -> Path | None:
+        """`clips.zip` of a run's clips (None: the run has none), made now."""
+        return runs.zip_clips(run_dir, runs.load(run_dir))
 
     def clip(self, run_dir: str | Path, rank: int, config: Config | None = None) -> ClipView:
         """Clip `rank` of a run and the user's rating of it (None: not rated)."""
@@ -473,6 +482,25 @@ class KickClipGenerator:
         return _model_status(self.model_for(config or self.config),
                              {m.name: m.features for m in _learned()})
 
+    def taste(self, config: Config | None = None) -> Taste:
+        """What the ratings say, for a person: clips rated and kept, each learned signal's
+        rated windows (feature names, z-scores (n, f), ratings (n,)), and the model's share
+        of the next run's scores (0 while no model is trained)."""
+        config = config or self.config
+        model = self.model_for(config)
+        rated = {}
+        for m in _learned():
+            x, _, rating = model.store.load(m.name, len(m.features))
+            known = np.isfinite(rating)
+            rated[m.name] = (m.features, x[known], rating[known])
+        with contextlib.closing(storage.connect(model.store.path)) as db:
+            count, kept = db.execute("SELECT COUNT(*), COALESCE(SUM(rating >= 0.5), 0) "
+                                     "FROM ratings").fetchone()
+        trained = any(model.store.get_meta(f"{m.name}_trained_at") for m in _learned())
+        share = min(1.0, scoring.model_share(config.heuristic_weight,
+                                             rating_share(int(count)))) if trained else 0.0
+        return Taste(int(count), int(kept), rated, share)
+
     def retrain(self, config: Config | None = None, channel: str | None = None, *,
                 only_if_stale: bool = False) -> dict[str, int]:
         """Refit the global models from everything stored now, and the channel's own (or,
@@ -500,6 +528,16 @@ class KickClipGenerator:
             raise InputError("only a Kick link (kick.com/...) can be resolved")
         with kick_api.KickAPI(config or self.config) as api:
             return api.resolve(link).to_dict()
+
+
+@dataclass(frozen=True)
+class Taste:
+    """`KickClipGenerator.taste`: the ratings as the UI's Model tab tells them."""
+
+    ratings: int
+    kept: int
+    rated: dict[str, tuple[tuple[str, ...], np.ndarray, np.ndarray]]
+    model_share: float
 
 
 def _learned() -> list[scoring.Modality]:

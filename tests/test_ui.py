@@ -34,60 +34,58 @@ def analyse_args(source, **changes):
 
 
 def test_handlers_analyse_review_rate_recut_and_history(ui, short_stream):
-    (summary, rows, figure, gallery, downloads, run_dir, review, pick,
-     history) = ui.analyze(**analyse_args(str(short_stream)))
-    assert "short.mp4" in summary and rows and rows[0][0] == 1
-    assert figure.axes[0].get_xlabel() == "minutes into the stream"
-    assert len(gallery) == len(rows) and all(Path(path).exists() for path, _ in gallery)
-    assert [Path(d).name for d in downloads] == ["highlights.json", "clips.zip"]
-    # the finished run is selected in Review and History and listed in the table
+    (done, summary, timeline, cards, details, downloads, run_dir, review, pick, history,
+     tabs) = ui.analyze(**analyse_args(str(short_stream)))
+    assert "short.mp4" in summary and "they are in **Review**" in done
+    assert tabs.selected == "review"  # the new run's cards are shown at once
+    assert details and details[0][0] == 1 and "(+" in details[0][-1]  # numbers: Details only
+    # a card per clip: its thumbnail as the poster, Keep / Skip, plain words
+    assert cards.count("class='kcg-card") == len(details)
+    assert "poster='gradio_api/file=" in cards and ".jpg'" in cards
+    assert "data-act='keep'" in cards and "data-act='recut'" in cards
+    assert not re.search(r"\(\+\d|mfcc|_mean|_max", cards)
+    assert "data-rank='1'" in timeline and "class='kcg-legend'" in timeline
+    # no clips.zip until asked for: it doubles the run on disk
+    assert [Path(d).name for d in downloads] == ["highlights.json"]
+    assert not (Path(run_dir) / "clips.zip").exists()
+    assert [Path(d).name for d in ui.zip_clips(run_dir)] == ["highlights.json", "clips.zip"]
     assert review["value"] == pick["value"] == run_dir
-    assert [value for _, value in review["choices"]] == [run_dir]
-    assert history[0][0] == Path(run_dir).name
+    assert history[0][0] == Path(run_dir).name and history[0][2].startswith("today ")
 
-    clip, start, end, said, shown = ui.clip(run_dir, 1)
-    assert Path(clip).exists() and end > start and said.endswith("clip 1: not rated yet")
-    assert shown == [run_dir, 1]
-    assert "1 ratings stored" in ui.rate(run_dir, 1, "keep", 3, shown)
-    assert "rated 0.75; 1 ratings stored" in ui.rate(run_dir, 1, "stars", 4, shown)  # replaces
-    assert ui.generator.ratings(run_dir) == {1: 0.75}
-    new_clip, text = ui.recut(run_dir, 1, 1.0, 6.0, shown)
-    assert "re-cut" in text and Path(new_clip).exists()
-    assert ui.history()[0][0] == Path(run_dir).name
-    text, importances = ui.model_status()
-    assert "1** ratings" in text and importances
+    cards, said, model = ui.card_action(run_dir, "keep", 1)
+    assert "Clip 1 kept; 1 rating so far" in said and "Based on **1 rating**" in model
+    assert "class='kcg-card kcg-keep kcg-sel' data-rank='1'" in cards and ">kept<" in cards
+    cards, said, _ = ui.card_action(run_dir, "skip", 1)  # a second thought replaces
+    assert "kcg-skip" in cards and ui.generator.ratings(run_dir) == {1: 0.0}
+    cards, said, _ = ui.card_action(run_dir, "recut", 1, 1.0, 6.0)
+    assert said == "Clip 1 re-cut: now 0:00:01-0:00:06." and "data-start='1.000'" in cards
+    assert "(+" not in ui.model_status()[0] and ui.model_status()[1]
+
+    # History's Open: the run in Review, its source in the Analyse box, the Review tab
+    *shown, chosen, source, tabs = ui.open_run(run_dir)
+    assert shown[-1] == run_dir and chosen["value"] == run_dir
+    assert source == str(short_stream) and tabs.selected == "review"
 
 
-def test_rate_and_recut_act_only_on_the_clip_shown(ui, short_stream):
-    """The player shows one clip; Rate and Re-cut refuse any other run or clip number
-    rather than teach the model moments nobody watched."""
-    import gradio as gr
-
-    first = ui.analyze(**analyse_args(str(short_stream), make_clips=False))[5]
-    second = ui.analyze(**analyse_args(str(short_stream), make_clips=False))[5]
+def test_a_card_acts_on_its_own_run(ui, short_stream):
+    """A card carries its run: a run list that moved (a finished Analyse selects its run)
+    cannot make Keep rate another run's clip."""
+    first = ui.analyze(**analyse_args(str(short_stream), make_clips=False))[6]
+    second = ui.analyze(**analyse_args(str(short_stream), make_clips=False))[6]
     assert first != second
-    with pytest.raises(gr.Error, match="no clip is shown - press Show clip to watch clip 1 of "):
-        ui.rate(first, 1, "keep", 3, None)
-    shown = ui.clip(first, 1)[-1]
-    # e.g. a finished Analyse selected its run in Review while the player kept the old clip
-    with pytest.raises(gr.Error, match=f"the player shows clip 1 of {Path(first).name}, not "
-                                       f"clip 1 of {Path(second).name} - press Show clip"):
-        ui.rate(second, 1, "keep", 3, shown)
-    with pytest.raises(gr.Error, match="not clip 2 of"):
-        ui.rate(first, 2, "skip", 3, shown)
-    with pytest.raises(gr.Error, match="then re-cut it"):
-        ui.recut(second, 1, 0.0, 5.0, shown)
-    assert ui.generator.ratings(first) == {} and ui.generator.ratings(second) == {}
-    assert "rated 1.00" in ui.rate(first, 1, "keep", 3, shown)
+    cards = ui.show(first)[2]
+    assert f"data-run='{first}'" in cards
+    ui.card_action(first, "keep", 1)
+    assert ui.generator.ratings(first) == {1: 1.0} and ui.generator.ratings(second) == {}
 
 
 def test_run_lists_follow_the_disk_and_keep_a_selection_that_exists(ui, short_stream):
     review, pick, history = ui.lists()
     assert review["choices"] == [] and review["value"] is None and history == []
-    first = ui.analyze(**analyse_args(str(short_stream), make_clips=False))[5]
+    first = ui.analyze(**analyse_args(str(short_stream), make_clips=False))[6]
     review, pick, history = ui.lists(None, None)  # a page (re)load: the newest run on disk
     assert review["value"] == pick["value"] == first and history[0][0] == Path(first).name
-    second = ui.analyze(**analyse_args(str(short_stream), make_clips=False))[5]
+    second = ui.analyze(**analyse_args(str(short_stream), make_clips=False))[6]
     review, pick, history = ui.lists(first, "/gone/run")  # a tab opened
     assert review["value"] == first  # still on disk: kept
     assert pick["value"] in (first, second)  # gone: the newest (same second: either)
@@ -112,7 +110,9 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ui-server")
-    config = Config(output_dir=tmp / "out", models_dir=tmp / "models")
+    # short clips close together: the browser's run has several clips to rate
+    config = Config(output_dir=tmp / "out", models_dir=tmp / "models", top_n=10,
+                    clip_length_s=8, pre_roll_s=2, min_gap_s=2)
     port = free_port()
     app = gi.launch(config, port=port, open_browser=False, block=False)
     yield f"http://127.0.0.1:{port}", config
@@ -125,7 +125,7 @@ def test_the_real_server_through_gradio_client(server, sample_stream):
     url, config = server
     client = Client(url + "/", verbose=False)
     assert {"/analyze", "/rate", "/recut", "/retrain", "/model_status", "/open_run",
-            "/history", "/cancel", "/clip"} <= set(client.view_api(
+            "/history", "/cancel", "/zip_clips"} <= set(client.view_api(
                 return_format="dict")["named_endpoints"])
     job = client.submit(str(sample_stream), None, 3, 30, 8, 10, 30, 5, 0.5, 0.5, True,
                         api_name="/analyze")
@@ -134,18 +134,24 @@ def test_the_real_server_through_gradio_client(server, sample_stream):
         for unit in job.status().progress_data or []:
             stages.add(re.sub(r"\d+", "N", unit.desc or ""))
         time.sleep(0.05)
-    summary, table, _, gallery, downloads, review, _, _ = job.result()
+    done, summary, _, cards, details, downloads, review, _, _ = job.result()
+    run_dir = review["value"]  # the finished run, selected in Review
     # the browser shows the engine's stages as they happen
     assert {"chunk N/N", "cutting clip N/N"} <= stages, stages
-    rows = table["data"]
-    assert len(rows) >= 2 and {rows[0][7], rows[1][7]} == {"audio", "video"}
-    assert all(Path(item["video"]).exists() for item in gallery)
-    assert any(d.endswith("highlights.json") for d in downloads)
-    run_dir = review["value"]  # the finished run, selected in Review
-    client.predict(run_dir, 2, api_name="/clip")  # rate what was watched
-    said = client.predict(run_dir, 2, "keep", 3, api_name="/rate")
-    assert "1 ratings stored" in said
+    rows = details["data"]
+    assert len(rows) >= 2 and {rows[0][8], rows[1][8]} == {"audio", "video"}
+    assert cards.count("class='kcg-card") == len(rows)
+    assert [Path(d).name for d in downloads] == ["highlights.json"]
+    assert "1 rating so far" in client.predict(run_dir, 2, "keep", 3, api_name="/rate")
     assert KickClipGenerator(config).ratings(run_dir, config) == {2: 1.0}
+    assert "re-cut: now 0:00:01-0:00:09" in client.predict(run_dir, 1, 1.0, 9.0,
+                                                            api_name="/recut")
+    zipped = client.predict(run_dir, api_name="/zip_clips")
+    assert [Path(d).name for d in zipped] == ["highlights.json", "clips.zip"]
+    text, _ = client.predict(api_name="/model_status")
+    assert "Based on **1 rating** (1 kept, 0 skipped)" in text
+    # Gradio's copy of what it handed out lives in the output folder, not the system's temp
+    assert list((Path(config.output_dir) / gi.CACHE_NAME).rglob("clips.zip"))
 
 
 @pytest.mark.slow  # two analyses through the server: ~7 s
@@ -153,7 +159,6 @@ def test_runs_made_after_the_server_started_are_listed_and_selected(server, shor
     """The lists read the disk on every page load and tab, and an Analyse selects its run;
     /analyze needs nothing but the source (every other field has its default)."""
     from gradio_client import Client
-    from gradio_client.exceptions import AppError
 
     url, config = server
     client = Client(url + "/", verbose=False)
@@ -166,8 +171,8 @@ def test_runs_made_after_the_server_started_are_listed_and_selected(server, shor
     made = []
     for settings in ({}, {"make_clips": False}):  # both made after the server started
         before = on_disk()
-        summary, *_, review, pick, history = client.predict(str(short_stream), **settings,
-                                                            api_name="/analyze")
+        _, summary, *_, review, pick, history = client.predict(
+            str(short_stream), **settings, api_name="/analyze")
         assert "short.mp4" in summary and [review["value"]] == sorted(set(on_disk()) - {*before})
         assert pick["value"] == review["value"]
         assert sorted(value for _, value in review["choices"]) == sorted(on_disk())
@@ -183,15 +188,6 @@ def test_runs_made_after_the_server_started_are_listed_and_selected(server, shor
     review, _, _ = reloaded.predict(made[0], None, api_name="/history")
     assert review["value"] == made[0]  # a selection that still exists is kept
     assert reloaded.predict(api_name="/history")[2] == history  # scripts need no arguments
-    # Rate acts only on the clip the player shows
-    with pytest.raises(AppError, match="no clip is shown - press Show clip"):
-        reloaded.predict(made[0], 1, "keep", 3, api_name="/rate")
-    reloaded.predict(made[0], 1, api_name="/clip")
-    with pytest.raises(AppError, match=f"shows clip 1 of {Path(made[0]).name}, not clip 1 of "
-                                       f"{Path(made[1]).name}"):
-        reloaded.predict(made[1], 1, "keep", 3, api_name="/rate")
-    assert "rated 1.00" in reloaded.predict(made[0], 1, "keep", 3, api_name="/rate")
-    assert KickClipGenerator(config).ratings(made[1], config) == {}
 
 
 def test_the_server_touches_no_folder_outside_its_output(server, tmp_path):
@@ -204,7 +200,7 @@ def test_the_server_touches_no_folder_outside_its_output(server, tmp_path):
     client = Client(url + "/", verbose=False)
     outside = [str(tmp_path), str(Path(config.output_dir) / ".."), str(config.output_dir)]
     for run_dir in outside:
-        for args, api in (((run_dir,), "/open_run"), ((run_dir, 1), "/clip"),
+        for args, api in (((run_dir,), "/open_run"), ((run_dir,), "/zip_clips"),
                           ((run_dir, 1, "keep", 3), "/rate"), ((run_dir, 1, 0, 5), "/recut")):
             with pytest.raises(AppError, match="is not a run in"):
                 client.predict(*args, api_name=api)
@@ -234,12 +230,19 @@ def test_files_outside_the_output_folder_are_refused(server, path):
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
                                              "(.ci/run installs it with apt)")
-@pytest.mark.slow  # a browser: ~9 s
-def test_a_first_time_user_in_a_real_browser(server, short_stream, tmp_path):
-    from playwright.sync_api import sync_playwright
+@pytest.mark.slow  # a browser, two runs, a rating per clip, a re-cut: ~30 s
+def test_a_first_time_user_in_a_real_browser(server, sample_stream, short_stream, tmp_path):
+    """Analyse, rate every clip from its card (one click or key each), trim one, see the
+    model's summary change, and open an older run from History - two runs made after the
+    server started."""
+    from gradio_client import Client
+    from playwright.sync_api import expect, sync_playwright
 
     url, config = server
+    older = Client(url + "/", verbose=False).predict(str(short_stream), None, 3, 10, 3, 2,
+                                                     api_name="/analyze")[6]["value"]
     before = {r["run_dir"] for r in KickClipGenerator(config).list_runs(config)}
+    rated_before = KickClipGenerator(config).model_status(config).ratings  # earlier tests'
     started = time.monotonic()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
@@ -248,30 +251,72 @@ def test_a_first_time_user_in_a_real_browser(server, short_stream, tmp_path):
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
         page.goto(url, timeout=60_000)
         page.get_by_text("Kick Clip Generator").first.wait_for(timeout=60_000)
-        page.locator("input[type=file]").first.set_input_files(str(short_stream))
-        page.wait_for_timeout(1500)  # the upload finishes
-        page.get_by_role("button", name="Analyse").click()
-        # the progress bar names the stage while the run goes on
-        page.get_by_text(re.compile(r"(chunk \d+/\d+|scoring|cutting clip \d+/\d+) - "
-                                    r"\d+\.\d%")).first.wait_for(timeout=60_000)
-        page.get_by_text(re.compile(r"\d+ highlights")).first.wait_for(timeout=120_000)
-        page.wait_for_timeout(1000)
-        # the ranked table's first row, the timeline plot and a playable clip
-        page.get_by_role("gridcell", name=re.compile(r"^0:00:\d\d$")).first.wait_for(
+        go = page.get_by_role("button", name="Analyse", exact=True)
+        cancel = page.get_by_role("button", name="Cancel")
+        expect(cancel).to_be_disabled()  # nothing to cancel yet
+        # a mistake first: its error toast must not stay over the next run's results
+        page.get_by_label("Kick link, URL or file path").fill("nothing-here.mp4")
+        go.click()
+        toast = page.locator(".toast-body", has_text="no such file")
+        toast.first.wait_for(timeout=30_000)
+        page.locator("input[type=file]").first.set_input_files(str(sample_stream))
+        page.locator(".file-preview, .file-name", has_text="sample.mp4").first.wait_for(
             timeout=30_000)
-        page.locator("img[src^='data:image']").first.wait_for(timeout=30_000)
-        page.locator("video").first.wait_for(state="attached", timeout=30_000)
-        shot = Path(os.environ.get("KCG_SCREENSHOT_DIR", tmp_path)) / "first-run.png"
-        page.screenshot(path=str(shot), full_page=True)
-        # the new run is selected in Review, and a reloaded page lists it in History
+        go.click()
+        # the progress bar names the stage while the run goes on, once
+        stage = page.get_by_text(re.compile(r"(chunk \d+/\d+|scoring|cutting clip \d+/\d+)"
+                                            r" - \d+\.\d%"))
+        stage.first.wait_for(timeout=60_000)
+        assert stage.count() <= 1
+        expect(toast).to_have_count(0)
+        # done: the Review tab shows the new run's cards
+        cards = page.locator("#kcg-cards .kcg-card")
+        cards.first.wait_for(timeout=120_000)
         [new] = {r["run_dir"] for r in KickClipGenerator(config).list_runs(config)} - before
-        page.get_by_role("tab", name="Review").click()
-        review_run = page.get_by_label("Run").first
-        review_run.wait_for(timeout=30_000)
-        assert review_run.input_value().startswith(Path(new).name)
-        page.reload()
+        n = len(KickClipGenerator.load_run(new)["highlights"])
+        assert n >= 4
+        expect(cards).to_have_count(n)
+        assert page.locator("#kcg-cards video[poster*='.jpg']").count() == n
+        assert not re.search(r"\(\+\d|mfcc_|\bz\b", page.locator("#kcg-cards").inner_text())
+        # the timeline: clicking a clip's band selects its card
+        page.locator("#kcg-timeline g[data-rank='3']").click()
+        expect(cards.nth(2)).to_have_class(re.compile("kcg-sel"))
+        # rating the run: one click per card; the last two by keyboard (Y keeps, N skips)
+        for i in range(n - 2):
+            cards.nth(i).get_by_role("button", name="Keep" if i % 3 else "Skip").click()
+            expect(cards.nth(i)).to_have_class(re.compile("kcg-(keep|skip)"), timeout=30_000)
+        page.locator("body").press("j")  # rating selected the next card; J moves on
+        page.locator("body").press("k")
+        page.locator("body").press("y")
+        expect(cards.nth(n - 2)).to_have_class(re.compile("kcg-keep"), timeout=30_000)
+        page.locator("body").press("n")
+        expect(cards.nth(n - 1)).to_have_class(re.compile("kcg-skip"), timeout=30_000)
+        # trim clip 1: its start a second later, then re-cut
+        start = KickClipGenerator.load_run(new)["highlights"][0]["start"]
+        first = cards.nth(0)
+        first.locator("summary").click()
+        first.get_by_role("button", name="+1s").first.click()
+        first.get_by_role("button", name="Re-cut").click()
+        page.get_by_text(re.compile(r"Clip 1 re-cut: now")).wait_for(timeout=30_000)
+        page.get_by_role("tab", name="Analyse").click()
+        expect(cancel).to_be_disabled()  # the run is over
+        # the model's summary counts every rating
+        page.get_by_role("tab", name="Model").click()
+        page.get_by_text(f"Based on {rated_before + n} ratings").wait_for(timeout=30_000)
+        shot = Path(os.environ.get("KCG_SCREENSHOT_DIR", tmp_path)) / "model.png"
+        page.screenshot(path=str(shot), full_page=True)
+        # History: the older run, opened, is in Review with its source in the Analyse box
         page.get_by_role("tab", name="History").click()
-        page.get_by_role("gridcell", name=Path(new).name).first.wait_for(timeout=30_000)
+        page.get_by_role("gridcell", name=Path(older).name).first.click()
+        page.get_by_role("button", name="Open").click()
+        expect(cards).to_have_count(1, timeout=30_000)
+        expect(page.get_by_role("tab", name="Review")).to_have_attribute("aria-selected",
+                                                                         "true")
+        assert page.get_by_label("Kick link, URL or file path").input_value() == str(
+            short_stream)
         browser.close()
-    assert shot.stat().st_size > 20_000
-    print(f"browser test: {time.monotonic() - started:.1f} s, screenshot {shot}")
+    ratings = KickClipGenerator(config).ratings(new, config)
+    assert len(ratings) == n and set(ratings.values()) == {0.0, 1.0}
+    trimmed = KickClipGenerator.load_run(new)["highlights"][0]
+    assert trimmed["start"] == pytest.approx(start + 1.0, abs=0.05)
+    print(f"browser test: {time.monotonic() - started:.1f} s")

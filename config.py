@@ -96,7 +96,7 @@ class Config:
     smooth_s: float = _opt(3.0, "scores are smoothed over this many seconds before picking")
     fusion_peak_share: float = _opt(0.5, "share of the strongest signal in a window's score "
                                     "(the rest: the signals' weighted mean)")
-    context_s: float = _opt(30.0, "each signal is measured against this many seconds before "
+    context_s: float = _opt(24.0, "each signal is measured against this many seconds before "
                             "and after a moment (0: the whole stream only)")
     context_guard_s: float = _opt(5.0, "the context starts this many seconds away from the "
                                   "moment")

@@ -476,6 +476,15 @@ class UI:
             raise fail("this run has no clips to zip - analyse with Cut clips on")
         return [str(Path(run_dir) / JSON_NAME), str(archive)]
 
+    def editor_exports(self, run_dir: str) -> list[str]:
+        """The run's files for video editors (timeline, markers, chapters, CSV) as one zip."""
+        run_dir = self.run_dir(run_dir)
+        try:
+            archive = self.generator.exports_zip(run_dir, self.config)
+        except KickClipError as err:
+            raise fail(user_text(err)) from None
+        return [str(Path(run_dir) / JSON_NAME), str(archive)]
+
     # Review ----------------------------------------------------------------------------------
 
     def card_action(self, run_dir: str, act: str, rank: float, start_s: float | None = None,
@@ -729,6 +738,7 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
                 # What a run gives to take away; more exports go in this row.
                 with gr.Row(elem_id="kcg-run-actions"):
                     make_zip = gr.Button("Make clips.zip", scale=1)
+                    for_editors = gr.Button("Files for video editors", scale=1)
                     downloads = gr.File(label="Downloads", file_count="multiple",
                                         interactive=False, scale=3, min_width=300)
                 with gr.Accordion("Details (the numbers)", open=False):
@@ -792,6 +802,7 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
         cards.card(ui.card_event, None, [cards, card_said, model_text], api_name=False,
                    concurrency_id="review", concurrency_limit=1, show_progress="hidden")
         make_zip.click(ui.zip_clips, run_state, downloads, api_name="zip_clips")
+        for_editors.click(ui.editor_exports, run_state, downloads, api_name="editor_exports")
         gr.api(ui.rate, api_name="rate", concurrency_id="review")
         gr.api(ui.recut_api, api_name="recut", concurrency_id="review")
         live_go.click(ui.live_start, live_source, [live_text, live_timer],

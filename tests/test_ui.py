@@ -8,6 +8,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,12 @@ def test_the_real_server_through_gradio_client(server, sample_stream):
                                                             api_name="/recut")
     zipped = client.predict(run_dir, api_name="/zip_clips")
     assert [Path(d).name for d in zipped] == ["highlights.json", "clips.zip"]
+    # issue 17: the files for video editors, as one zip of the run's exports/
+    handed = client.predict(run_dir, api_name="/editor_exports")
+    assert [Path(d).name for d in handed] == ["highlights.json", "exports.zip"]
+    with zipfile.ZipFile(handed[1]) as archive:
+        assert {"highlights.otio", "highlights.edl", "chapters.txt"} <= {
+            Path(n).name for n in archive.namelist()}
     text, _ = client.predict(api_name="/model_status")
     assert "Based on **1 rating** (1 kept, 0 skipped)" in text
     # Gradio's copy of what it handed out lives in the output folder, not the system's temp

@@ -4,8 +4,10 @@ Generates (once, cached in bench/cache/) a Kick-style HLS VOD (a 720p30 source r
 160p30 one, 10 s MPEG-TS segments, relative variant URIs) and the same stream as a local MP4,
 serves the HLS on 127.0.0.1, runs the real CLI on each in a subprocess and prints one table:
 wall time, x real time, the ffmpeg decode floor of the same input measured in the same run,
-their ratio, peak RSS of the whole process tree, and bytes read. The table is appended to
-bench/RESULTS.md with the date and machine.
+their ratio, peak RSS of the whole process tree, and bytes read. The floor is a plain decode;
+the "plain decode" rows run the analysis without its decoder shortcuts (fast_decode off), so
+the gain they bring is measured in the same run. The table is appended to bench/RESULTS.md
+with the date and machine.
 
 The "Kick VOD with chat" case serves the same HLS as a Kick VOD from the test Kick server
 (tests/kick_server.py) with a busy chat (~3 messages a second, a burst after each planted
@@ -21,6 +23,7 @@ import http.server
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import threading
@@ -111,9 +114,13 @@ def serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
+PLAIN_ENV = {**os.environ, "KCG_FAST_DECODE": "0"}  # the analysis without decoder shortcuts
+
+
 def decode_floor(ffmpeg: str, url: str) -> float:
     """Seconds for one ffmpeg to decode what the analysis decodes: mono 22050 Hz audio and
-    160-px frames at fps/5 (the defaults), discarding the output."""
+    160-px frames at fps/5 (the defaults), discarding the output. A plain decode (no decoder
+    shortcuts, which `fast_decode` gives the analysis): the ratios are against this floor."""
     argv = [ffmpeg, "-hide_banner", "-loglevel", "error", *media.input_args(url),
             "-map", "0:a:0", "-ac", "1", "-ar", "22050", "-f", "null", "-",
             "-map", "0:v:0", "-vf", "fps=6,scale=160:-2,format=rgb24", "-f", "null", "-"]
@@ -122,8 +129,34 @@ def decode_floor(ffmpeg: str, url: str) -> float:
     return time.perf_counter() - start
 
 
+def with_cpu(fn, *args):
+    """(fn(*args), CPU seconds of the processes it ran and waited for, their children too):
+    on a shared machine CPU time says more than wall time about how much work a run is."""
+    def used() -> float:
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
+    before = used()
+    value = fn(*args)
+    return value, used() - before
+
+
+def cpu_note(result: dict, cpu: float, floor: float, floor_cpu: float) -> str:
+    return (f"CPU {cpu / floor_cpu:.2f}x the floor's {floor_cpu:.1f} s, analysis stage "
+            f"{result['timings_s']['analysis'] / floor:.2f}x the floor")
+
+
+def plain_row(name: str, run: tuple[dict, float, int], cpu: float, floor: float,
+              floor_cpu: float, duration: float) -> tuple:
+    result, wall, peak = run
+    return (f"{name}, analysis, plain decode", wall, duration / wall, floor, wall / floor, peak,
+            f"{cpu_note(result, cpu, floor, floor_cpu)}; fast_decode off")
+
+
 def cli(args: list[str], work: Path, env: dict[str, str] | None = None
         ) -> tuple[dict, float, int]:
+    """The CLI's JSON, wall s and peak RSS KB; `work` holds its output and models folders
+    (a fresh one per analysis row, so each fits its model alike)."""
     argv = [sys.executable, str(ROOT / "main.py"), *args, "-q", "--json",
             "--output-dir", str(work / "out"), "--models-dir", str(work / "models")]
     done, wall, peak_kb, _ = run_measured(argv, env=env)
@@ -197,20 +230,30 @@ def main() -> None:
     try:
         master = f"{base}/{hls.name}/master.m3u8"
         CountingHandler.counts.clear()
-        result, wall, peak = cli([master, "--no-clips", "--no-cache"], work)
+        (result, wall, peak), cpu = with_cpu(cli, [master, "--no-clips", "--no-cache"], work / "1")
         served = dict(CountingHandler.counts)
-        floor = decode_floor(ffmpeg, f"{base}/{hls.name}/160p30/playlist.m3u8")
+        floor, floor_cpu = with_cpu(decode_floor, ffmpeg,
+                                    f"{base}/{hls.name}/160p30/playlist.m3u8")
+        plain, plain_cpu = with_cpu(cli, [master, "--no-clips", "--no-cache"], work / "2",
+                                    PLAIN_ENV)
         source_bytes = sum(p.stat().st_size for p in (hls / "720p30").glob("*.ts"))
         rows.append(("HLS VOD, analysis only", wall, duration / wall, floor, wall / floor,
-                     peak, f"{served.get('160p30', 0) / 1e6:.1f} MB of 160p, "
+                     peak, f"{cpu_note(result, cpu, floor, floor_cpu)}; "
+                     f"{served.get('160p30', 0) / 1e6:.1f} MB of 160p, "
                      f"{served.get('720p30', 0) / 1e6:.1f} MB of 720p "
                      f"({served.get('160p30', 0) / source_bytes:.1%} of the source's "
                      f"{source_bytes / 1e6:.0f} MB)"))
+        rows.append(plain_row("HLS VOD", plain, plain_cpu, floor, floor_cpu, duration))
 
-        result_local, wall, peak = cli([str(source), "--no-clips", "--no-cache"], work)
-        floor = decode_floor(ffmpeg, str(source))
+        (result_local, wall, peak), cpu = with_cpu(cli, [str(source), "--no-clips",
+                                                         "--no-cache"], work / "3")
+        floor, floor_cpu = with_cpu(decode_floor, ffmpeg, str(source))
+        plain, plain_cpu = with_cpu(cli, [str(source), "--no-clips", "--no-cache"], work / "4",
+                                    PLAIN_ENV)
         rows.append(("local 720p30 MP4, analysis only", wall, duration / wall, floor,
-                     wall / floor, peak, f"{source.stat().st_size / 1e6:.0f} MB file"))
+                     wall / floor, peak, f"{cpu_note(result_local, cpu, floor, floor_cpu)}; "
+                     f"{source.stat().st_size / 1e6:.0f} MB file"))
+        rows.append(plain_row("local 720p30 MP4", plain, plain_cpu, floor, floor_cpu, duration))
 
         CountingHandler.counts.clear()
         clips, wall, peak = cli([master, "--top-n", "10", "--clip-length", "30",

@@ -84,6 +84,8 @@ class Config:
     frame_skip: int = _opt(5, "analyse every Nth video frame")
     analysis_width_px: int = _opt(160, "frames are scaled to this width (inside ffmpeg)")
     sample_rate_hz: int = _opt(22050, "audio is analysed as mono at this rate")
+    fast_decode: bool = _opt(True, "skip the video frames nothing refers to (B-frames) when "
+                             "frame_skip >= 4 drops most of them anyway: a cheaper decode")
     workers: int = _opt(0, "chunks decoded at once (0: one per CPU core)")
     use_cache: bool = _opt(True, "reuse stored chunk features (re-runs, resuming)")
     chunk_attempts: int = _opt(2, "tries per chunk before it is skipped")

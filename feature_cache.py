@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 DB_NAME = "feature_cache.sqlite3"
 # Settings that change what a chunk's features are; selection settings do not.
 ANALYSIS_FIELDS = ("chunk_duration_s", "chunk_overlap_s", "window_s", "frame_skip",
-                   "analysis_width_px", "sample_rate_hz")
+                   "analysis_width_px", "sample_rate_hz", "fast_decode")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (

@@ -245,6 +245,18 @@ class ChunkRequest:
     width_px: int
     height_px: int
     network_timeout_s: float = 30.0
+    fast_decode: bool = False  # decoder shortcuts (FAST_DECODE_ARGS), see Config.fast_decode
+
+
+# H.264 decoder shortcuts for the analysis (Config.fast_decode): skip the non-reference frames
+# (B-frames nothing else is predicted from), which the analysis mostly drops anyway: it keeps
+# one frame in `frame_skip` (FAST_DECODE_MIN_FRAME_SKIP), and an x264 stream has at most 3
+# B-frames in a row. The fps filter then takes the nearest decoded frame, up to ~0.1 s from
+# the one a full decode gives. Input options, so they reach the decoder; `:v` keeps them off
+# the audio. (Skipping the loop filter and `-flags2 +fast` were measured too: no gain above
+# the noise on 160p, see bench/decode_options.py.)
+FAST_DECODE_ARGS = ("-skip_frame:v", "noref")
+FAST_DECODE_MIN_FRAME_SKIP = 4
 
 
 def chunk_argv(ffmpeg: str, req: ChunkRequest, video_fd: int | None) -> list[str]:
@@ -255,6 +267,7 @@ def chunk_argv(ffmpeg: str, req: ChunkRequest, video_fd: int | None) -> list[str
     # Warnings are read: they are how the HLS demuxer says it gave up on a segment.
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "warning", "-threads", "1",
             "-t", f"{req.duration_s:.3f}",
+            *(FAST_DECODE_ARGS if req.fast_decode and req.want_video else ()),
             *input_args(req.source, req.start_s, req.network_timeout_s)]
     if req.want_audio:
         # async=1 fills holes in the timestamps with silence, as the fps filter does for

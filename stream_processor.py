@@ -95,6 +95,13 @@ class SpanResult:
     error: str | None = None
 
 
+def fast_decode_for(config: Config) -> bool:
+    """Whether the decoder may skip non-reference frames: only when the analysis keeps one
+    frame in `frame_skip` >= 4 (x264 puts at most 3 B-frames in a row), so a decoded frame
+    is always near the one a full decode would give."""
+    return config.fast_decode and config.frame_skip >= media.FAST_DECODE_MIN_FRAME_SKIP
+
+
 def analyze_span(ffmpeg: str, url: str, info: media.MediaInfo, chunks: list[Chunk],
                  config: Config, emit: Callable[[ChunkFeatures], None],
                  cancel: threading.Event | None = None, strict: bool = True) -> SpanResult:
@@ -113,7 +120,7 @@ def analyze_span(ffmpeg: str, url: str, info: media.MediaInfo, chunks: list[Chun
     fps = (info.fps or 30.0) / config.frame_skip
     sr = config.sample_rate_hz
     req = media.ChunkRequest(url, start, end - start, sr, info.has_audio, info.has_video, fps,
-                             width, height, config.request_timeout_s)
+                             width, height, config.request_timeout_s, fast_decode_for(config))
     wanted = {m for m, ok in (("audio", info.has_audio), ("video", info.has_video)) if ok}
     pending: dict[int, dict[str, np.ndarray]] = {}
     result = SpanResult()

@@ -37,6 +37,26 @@ def test_chunk_argv_for_urls_whitelists_protocols_and_sets_timeouts():
     assert "-rw_timeout" in argv and "-vf" not in argv and argv[-1] == "pipe:1"
 
 
+def test_chunk_argv_fast_decode_gives_the_video_decoder_its_shortcuts_as_input_options():
+    argv = media.chunk_argv("ffmpeg", req("/v/a.mp4", fast_decode=True), video_fd=5)
+    i = argv.index("-i")
+    assert argv[argv.index("-skip_frame:v") + 1] == "noref" and argv.index("-skip_frame:v") < i
+    assert "-skip_frame:v" not in media.chunk_argv("ffmpeg", req("/v/a.mp4"), video_fd=5)
+    audio_only = media.chunk_argv("ffmpeg", req("/v/a.mp4", fast_decode=True,
+                                                want_video=False), None)
+    assert "-skip_frame:v" not in audio_only  # nothing to decode faster
+
+
+def test_fast_decode_is_on_by_default_and_keeps_its_cached_features_apart():
+    from config import Config
+    from feature_cache import cache_key
+
+    fast = Config()
+    assert fast.fast_decode
+    plain = fast.replace(fast_decode=False)
+    assert cache_key("x", fast, True, True) != cache_key("x", plain, True, True)
+
+
 def test_clip_argv_reencodes_by_default_and_copies_when_fast():
     slow = media.clip_argv("ffmpeg", "/v/a.mp4", 12.5, 30, "/o/c.mp4")
     assert slow[slow.index("-ss") + 1] == "12.500" and slow.index("-ss") < slow.index("-i")
@@ -110,6 +130,32 @@ def test_decode_two_process_path_gives_the_same_data(ffmpeg, sample_stream, monk
     monkeypatch.setattr(media.os, "name", "nt")  # the Windows path: audio and video separately
     two = decode_whole(ffmpeg, req(str(sample_stream), duration_s=5, width_px=32, height_px=18))
     assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
+
+
+def test_fast_decode_skips_b_frames_yet_keeps_every_analysed_frame(ffmpeg, tmp_path):
+    """A stream with B-frames (x264 veryfast, as real renditions are), analysed at fps/5: the
+    shortcut decodes fewer frames, the analysis gets as many, each near its full-decode twin."""
+    source = tmp_path / "bframes.mp4"
+    media.run_ffmpeg([ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i",
+                      "testsrc2=size=320x180:rate=30:duration=6", "-c:v", "libx264", "-preset",
+                      "veryfast", "-bf", "3", str(source)])
+    plain = decode_whole(ffmpeg, req(str(source), start_s=0, duration_s=6, want_audio=False,
+                                     width_px=64, height_px=36))[1]
+    fast = decode_whole(ffmpeg, req(str(source), start_s=0, duration_s=6, want_audio=False,
+                                    width_px=64, height_px=36, fast_decode=True))[1]
+    assert len(plain) == len(fast) == pytest.approx(36, abs=1)
+    assert not np.array_equal(plain, fast)  # other frames were taken: B-frames were skipped
+    step = np.abs(np.diff(plain.astype(int), axis=0)).mean()  # one analysed frame to the next
+    assert np.abs(plain.astype(int) - fast.astype(int)).mean() < step / 2
+
+
+def test_fast_decode_only_where_frame_skip_drops_most_frames_anyway():
+    from config import Config
+    from stream_processor import fast_decode_for
+
+    assert fast_decode_for(Config()) and Config().frame_skip >= 4
+    assert not fast_decode_for(Config(frame_skip=2))  # B-frames would be missed
+    assert not fast_decode_for(Config(fast_decode=False))
 
 
 @pytest.mark.skipif(os.name != "posix", reason="needs a FIFO")

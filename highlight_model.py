@@ -92,10 +92,12 @@ class SampleStore:
 
     def add_rating(self, run_dir: str, rank: int, rating: float, channel: str | None,
                    start_s: float, end_s: float, source: str, times_s: np.ndarray,
-                   rows: dict[str, np.ndarray], heuristic: dict[str, np.ndarray]) -> None:
+                   rows: dict[str, np.ndarray], heuristic: dict[str, np.ndarray],
+                   rated: dict[str, bool] | None = None) -> None:
         """Store a user's rating (0 = skip .. 1 = keep) of one clip of stream `source`: its
         windows at `times_s` (n,) get the rating, with `rows[modality]` (n, f) their z-scores
-        and `heuristic[modality]` (n,) their heuristic scores. Windows already stored (by the
+        and `heuristic[modality]` (n,) their heuristic scores - in the signals `rated` names
+        (default: all); the others keep their windows unrated. Windows already stored (by the
         run, or an earlier rating) are updated, not added again; re-rating replaces."""
         now = time.time()
         with closing(self._connect()) as db, db:
@@ -104,9 +106,10 @@ class SampleStore:
             # what an older version stored for this clip, under a key of its own
             db.execute("DELETE FROM samples WHERE source=?", (f"rating:{run_dir}#{rank}",))
             for modality, matrix in rows.items():
+                value = rating if rated is None or rated.get(modality) else None
                 db.executemany(_UPSERT + _REFRESH + ", rating=excluded.rating", [
                     (modality, source, channel, float(t), np.asarray(r, np.float32).tobytes(),
-                     matrix.shape[1], float(h), rating, now)
+                     matrix.shape[1], float(h), value, now)
                     for t, r, h in zip(times_s, matrix, heuristic[modality])])
 
     def ratings(self, run_dir: str) -> dict[int, float]:

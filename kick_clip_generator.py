@@ -429,6 +429,7 @@ class KickClipGenerator:
         rows = np.arange(max(0, peak - 2), min(len(features.valid), peak + 3))
         rows = rows[features.valid[rows]]
         matrices, heuristic = {}, {}
+        rated = rated_signals(scores, peak)
         for m in _learned():
             z = scores.z.get(m.name)
             if z is not None:
@@ -441,7 +442,8 @@ class KickClipGenerator:
         model = self.model_for(config)
         model.store.add_rating(str(Path(run_dir).resolve()), rank, float(rating), channel,
                                h["start"], h["end"], source,
-                               _window_times(rows, features.window_s), matrices, heuristic)
+                               _window_times(rows, features.window_s), matrices, heuristic,
+                               rated)
         trained = self.retrain(config, channel, only_if_stale=True)
         counts = model.store.counts()
         return Rated(counts["samples"], counts["ratings"], trained)
@@ -538,6 +540,17 @@ class Taste:
     kept: int
     rated: dict[str, tuple[tuple[str, ...], np.ndarray, np.ndarray]]
     model_share: float
+
+
+def rated_signals(scores: Scores, peak: int) -> dict[str, bool]:
+    """Which signals a rating of the moment at window `peak` speaks about: those at least half
+    as high there as the strongest. Keeping a shout over a calm picture says nothing about
+    calm pictures (rated so, the video model learnt to like them and the next stream's calm
+    stretches rose); skipping steady music says nothing about the picture beside it."""
+    here = {m.name: float(scores.parts[m.name][peak]) for m in _learned()
+            if m.name in scores.parts and np.isfinite(scores.parts[m.name][peak])}
+    top = max(here.values(), default=0.0)
+    return {name: top <= 0 or value >= 0.5 * top for name, value in here.items()}
 
 
 def _learned() -> list[scoring.Modality]:

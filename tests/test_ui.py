@@ -55,7 +55,8 @@ def test_handlers_analyse_review_rate_recut_and_history(ui, short_stream):
 
     cards, said, model = ui.card_action(run_dir, "keep", 1)
     assert "Clip 1 kept; 1 rating so far" in said and "Based on **1 rating**" in model
-    assert "class='kcg-card kcg-keep kcg-sel' data-rank='1'" in cards and ">kept<" in cards
+    assert re.search(r"class='kcg-card kcg-keep( kcg-sel)?' data-rank='1'", cards)
+    assert ">kept<" in cards
     cards, said, _ = ui.card_action(run_dir, "skip", 1)  # a second thought replaces
     assert "kcg-skip" in cards and ui.generator.ratings(run_dir) == {1: 0.0}
     cards, said, _ = ui.card_action(run_dir, "recut", 1, 1.0, 6.0)
@@ -316,7 +317,8 @@ def test_a_first_time_user_in_a_real_browser(server, sample_stream, short_stream
         page.get_by_role("tab", name="History").click()
         page.get_by_role("gridcell", name=Path(older).name).first.click()
         page.get_by_role("button", name="Open").click()
-        expect(cards).to_have_count(1, timeout=30_000)
+        clips = len(KickClipGenerator.load_run(older)["highlights"])
+        expect(cards).to_have_count(clips, timeout=30_000)
         expect(page.get_by_role("tab", name="Review")).to_have_attribute("aria-selected",
                                                                          "true")
         assert page.get_by_label("Kick link, URL or file path").input_value() == str(

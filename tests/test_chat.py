@@ -335,10 +335,12 @@ def test_kick_vod_chat_end_to_end(kick, capsys):
 
     import gradio_interface as gi  # the UI shows it: a chat column and a chat line
 
-    summary, rows, figure, *_ = gi.UI(KickClipGenerator(config), config).show(data["run_dir"])
-    assert rows[0][gi.TABLE_HEADERS.index("chat")] == f"{data['highlights'][0]['chat_score']:.2f}"
-    assert "chat" in [line.get_label() for line in figure.axes[0].lines]
-    assert f"Chat: {chat['messages']} messages" in summary
+    summary, timeline, _, rows, *_ = gi.UI(KickClipGenerator(config), config).show(
+        data["run_dir"])
+    assert rows[0][gi.DETAIL_HEADERS.index("chat")] == (
+        f"{data['highlights'][0]['chat_score']:.2f}")
+    assert "<i style='background:#a855f7'></i>chat</span>" in timeline  # its own line
+    assert f"Chat counted: {chat['messages']} messages" in summary
 
     code, again, err = run_cli(capsys, LEGACY_VOD)  # chat from the cache: no requests
     assert code == 0, err

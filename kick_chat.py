@@ -262,12 +262,13 @@ def chat_features(messages: ChatMessages, n_windows: int, window_s: float, *,
                          _bin(t, n_windows, window_s, messages.emotes),
                          _bin(t, n_windows, window_s, messages.short),
                          covered, window_s, overall, observed=observed)
-    rate_only = covered & (stretch < DENSE_MIN_S)
+    # a stretch as long as the VOD is the whole chat, however short the VOD
+    rate_only = covered & (stretch < min(DENSE_MIN_S, duration_s))
     if rate_only.any():
         # one page's messages over its own span: the coarse curve's value where it landed
         base = local_baseline(np.where(covered, count / window_s, 0.0), covered, window_s)
         for lo, hi in spans:
-            if hi - lo >= DENSE_MIN_S:
+            if hi - lo >= min(DENSE_MIN_S, duration_s):
                 continue
             rows = rate_only & (np.arange(n_windows) * window_s + lag_s >= lo - 1e-9) & (
                 (np.arange(n_windows) + 1) * window_s + lag_s <= hi + 1e-9)

@@ -467,6 +467,9 @@ def select_spans(score: np.ndarray, window_s: float, duration_s: float, *, top_n
             if any(ev_start <= c.peak < ev_end for c in streak):
                 continue  # the shoulder of a bigger moment, too long to join it
         start, end = padded(ev_start, ev_end)
+        if at >= end:  # a moment longer than a clip holds: the clip keeps its peak
+            start, end = (round(max(0.0, min(at + post_roll_s, duration_s) - (end - start)), 3),
+                          round(min(at + post_roll_s, duration_s), 3))
         span = Span(round(at, 3), round(ev_start, 3), round(ev_end, 3), start, end, p,
                     round(float(smoothed[p]), 3))
         chosen = _make_room(chosen, span)

@@ -206,3 +206,11 @@ def test_reasons_are_weighed_as_the_fusion_weighed_each_signal():
     h = scoring.rank(scores, np.ones(30, bool), 1.0, 30.0, config).highlights[0]
     assert h.weights == {"audio": 0.25, "video": 0.75}
     assert h.reasons[0].startswith("fast motion")
+
+
+def test_a_moment_longer_than_a_clip_keeps_its_peak_in_the_clip():
+    score = np.zeros(300)
+    score[100:200] = 1.0  # a long, low stretch ...
+    score[170] = 1.2  # ... whose peak comes late
+    (c,) = spans(score, top_n=1)
+    assert c.start <= c.peak < c.end and c.end - c.start <= 40

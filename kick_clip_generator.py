@@ -32,8 +32,10 @@ import live
 import media
 import runs
 import scoring
+import shorts
 from config import Config
-from errors import Cancelled, InputError, KickClipError
+from errors import Cancelled, InputError, KickClipError, MediaError
+from facecam import FaceBox, parse_box
 from feature_cache import FeatureCache, cache_key
 from highlight_model import (
     CHANNEL_MIN_RATINGS,
@@ -204,14 +206,23 @@ class KickClipGenerator:
 
         run_dir = runs.new_run_dir(Path(config.output_dir), src.name)
         try:
-            highlights, failed = ranking.highlights, []
+            highlights, failed, box = ranking.highlights, [], None
             with watch("clips"):
                 runs.save_signals(run_dir, features, chat)  # re-ranking needs no network
                 if config.make_clips:
                     highlights, failed, clip_notes = clips.cut_all(
                         processor.ffmpeg, urls, info, highlights, run_dir, config,
-                        stage(progress, "clips"), cancel)
+                        _part(stage(progress, "clips"), 0, _shorts_share(config)), cancel)
                     notes += clip_notes
+            if config.make_clips and (config.vertical or config.captions):
+                with watch("shorts"):
+                    made = shorts.make_shorts(
+                        processor.ffmpeg, highlights, cut_url=urls.cut, identity=src.identity,
+                        duration_s=duration, config=config, cancel=cancel,
+                        progress=_part(stage(progress, "clips"), _shorts_share(config), 1))
+                highlights, box = made.highlights, made.facecam
+                failed, notes = sorted(failed + made.failed, key=lambda f: f["rank"]), \
+                    notes + made.notes
             result = RunResult(
                 source=src.original, title=src.title, duration_s=features.duration_s,
                 config=config, media=info.to_dict(), highlights=highlights,
@@ -220,7 +231,7 @@ class KickClipGenerator:
                 chat_highlights=ranking.chat_highlights, chat=chat_block,
                 run_dir=str(run_dir), kick=src.kick, skipped_chunks=walk.skipped,
                 failed_clips=failed, notes=notes, model=model, timings_s=watch.total(),
-                created_at=created_at)
+                created_at=created_at, facecam=box.to_dict() if box else None)
             runs.save(run_dir, result)
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -411,6 +422,32 @@ class KickClipGenerator:
         write_json(Path(run_dir) / JSON_NAME, data)
         return Highlight(**{k: h.get(k) for k in Highlight.__dataclass_fields__})
 
+    def reshort(self, run_dir: str | Path, facecam: str | None = None,
+                config: Config | None = None) -> dict[str, Any]:
+        """Render a finished run's 9:16 clips again (and nothing else): with the webcam box
+        `facecam` ("X,Y,W,H", source pixels: a corrected box) or the run's own, in
+        `config.layout`. Captions are burned from the words the run
+        transcribed. Updates and returns `highlights.json`."""
+        config = (config or self.config).replace(vertical=True, captions=False)
+        data = runs.load(run_dir)
+        fields = Highlight.__dataclass_fields__
+        highlights = [Highlight(**{k: h.get(k) for k in fields}) for h in data["highlights"]]
+        box = (FaceBox.from_dict(data.get("facecam")) if facecam is None
+               else parse_box(facecam))
+        made = shorts.make_shorts(
+            StreamProcessor(config).ffmpeg, highlights, cut_url=data["source"],
+            identity=None, duration_s=float(data["duration_s"]), config=config,
+            progress=_no_progress, cancel=threading.Event(), box=box, find_box=False)
+        if made.failed:
+            raise MediaError(f"{len(made.failed)} 9:16 clip(s) failed: "
+                             f"{made.failed[0]['reason']}")
+        by_rank = {h.rank: h for h in made.highlights}
+        for h in data["highlights"]:
+            h["vertical_path"] = by_rank[h["rank"]].vertical_path
+        data["facecam"] = box.to_dict() if box else None
+        write_json(Path(run_dir) / JSON_NAME, data)
+        return data
+
     def model_status(self, config: Config | None = None) -> ModelStatus:
         """Samples and ratings stored, when each model was trained, feature importances."""
         return _model_status(self.model_for(config or self.config),
@@ -443,6 +480,15 @@ class KickClipGenerator:
             raise InputError("only a Kick link (kick.com/...) can be resolved")
         with kick_api.KickAPI(config or self.config) as api:
             return api.resolve(link).to_dict()
+
+
+def _shorts_share(config: Config) -> float:
+    """The share of the clips' stretch of the progress bar the 9:16 clips and captions take."""
+    return 0.5 if config.vertical or config.captions else 1.0
+
+
+def _part(progress: Progress, lo: float, hi: float) -> Progress:
+    return lambda fraction, message: progress(lo + (hi - lo) * fraction, message)
 
 
 def _learned() -> list[scoring.Modality]:

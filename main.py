@@ -39,6 +39,9 @@ OPTIONS = {
     "--dask-scheduler": ("dask_scheduler", str),
     "--kick-token": ("kick_token", str),
     "--live-for": ("live_for_s", float),
+    "--layout": ("layout", str),
+    "--facecam": ("facecam", str),
+    "--captions-model": ("captions_model", str),
 }
 
 
@@ -82,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--wait", dest="live_wait", action="store_true", default=None,
                         help="an offline Kick channel is checked every 30-60 s until it goes "
                              "live, then followed")
+    parser.add_argument("--vertical", dest="vertical", action="store_true", default=None,
+                        help=field_help("vertical"))
+    parser.add_argument("--captions", dest="captions", action="store_true", default=None,
+                        help=field_help("captions") + " (needs requirements-captions.txt)")
     parser.add_argument("--json", action="store_true", help="print the result JSON to stdout")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table")
@@ -92,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 SWITCHES = {"use_cache": "--no-cache", "use_chat": "--no-chat", "make_clips": "--no-clips",
-            "smart_cut": "--no-smart-cut", "fast_cut": "--fast"}
+            "smart_cut": "--no-smart-cut", "fast_cut": "--fast", "vertical": "--vertical",
+            "captions": "--captions"}
 
 
 def flag_of(field: str) -> str | None:
@@ -117,7 +125,8 @@ def error_line(err: KickClipError, flags_used: set[str]) -> str:
 
 
 def _metavar(name: str, kind: type) -> str:
-    special = {"dask_scheduler": "ADDRESS", "kick_token": "TOKEN"}
+    special = {"dask_scheduler": "ADDRESS", "kick_token": "TOKEN", "facecam": "X,Y,W,H",
+               "layout": "split|fit|crop", "captions_model": "NAME|DIR"}
     if name in special:
         return special[name]
     if name.endswith("_s"):
@@ -273,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {name: getattr(args, name) for name, _ in OPTIONS.values()}
     overrides.update(make_clips=args.make_clips, fast_cut=args.fast_cut,
                      smart_cut=args.smart_cut, use_cache=args.use_cache,
-                     use_chat=args.use_chat, live_wait=args.live_wait)
+                     use_chat=args.use_chat, live_wait=args.live_wait,
+                     vertical=args.vertical, captions=args.captions)
     progress = None
     cancel = threading.Event()
     try:

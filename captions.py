@@ -82,8 +82,14 @@ def resolve_model(name: str) -> tuple[str | None, str]:
     """Where model `name` is: a folder, faster-whisper's cache (downloading it once when a
     hub can be reached), else the bundled tiny.en; and a note when it is not what was asked
     for. (None, why) when there is none."""
-    if Path(name).expanduser().is_dir():
-        return str(Path(name).expanduser()), ""
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        return str(folder), ""
+    if any(sep in name for sep in ("/", "\\")) or name.startswith((".", "~")):
+        bundled = bundled_model()  # a folder that is not there: no hub to ask
+        if bundled is not None:
+            return str(bundled), f"no model folder {name}; used the bundled tiny.en"
+        return None, f"no model folder {name} - pass a model folder or name"
     try:
         from faster_whisper.utils import download_model
     except ImportError:

@@ -422,6 +422,18 @@ class KickClipGenerator:
         write_json(Path(run_dir) / JSON_NAME, data)
         return Highlight(**{k: h.get(k) for k in Highlight.__dataclass_fields__})
 
+    def facecam_still(self, run_dir: str | Path, config: Config | None = None) -> Path:
+        """A full-size still of the run's first clip (`facecam.jpg` in the run folder): the
+        picture the webcam box's pixels refer to, to draw the box on and correct it."""
+        config = config or self.config
+        data = runs.load(run_dir)
+        clip = next((h["clip_path"] for h in data["highlights"]
+                     if h.get("clip_path") and Path(h["clip_path"]).suffix == ".mp4"), None)
+        if clip is None or not Path(clip).exists():
+            raise InputError("this run has no video clips - run it again with clips")
+        return shorts.still(StreamProcessor(config).ffmpeg, Path(clip),
+                            Path(run_dir) / "facecam.jpg", config.ffmpeg_timeout_s)
+
     def reshort(self, run_dir: str | Path, facecam: str | None = None,
                 config: Config | None = None) -> dict[str, Any]:
         """Render a finished run's 9:16 clips again (and nothing else): with the webcam box

@@ -253,10 +253,39 @@ def rate_main(argv: list[str]) -> int:
     return 0
 
 
+def shorts_main(argv: list[str]) -> int:
+    """`main.py shorts RUN_DIR [--facecam X,Y,W,H] [--layout L]`: render a finished run's 9:16
+    clips again (a corrected webcam box, another layout); nothing else is redone."""
+    parser = argparse.ArgumentParser(
+        prog="main.py shorts", description="Render a run's 9:16 clips again.")
+    parser.add_argument("run_dir", help="a run folder under output_clips/")
+    parser.add_argument("--facecam", metavar="X,Y,W,H", default=None,
+                        help="the webcam's box in source pixels (default: the run's)")
+    parser.add_argument("--layout", default=None, help=field_help("layout"))
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(0, False)
+    try:
+        from kick_clip_generator import KickClipGenerator
+
+        config = Config.from_env(layout=args.layout)
+        data = KickClipGenerator(config).reshort(args.run_dir, args.facecam, config)
+    except KickClipError as err:
+        if args.debug:
+            raise
+        print(error_line(err, {"layout"} if args.layout else set()), file=sys.stderr)
+        return err.exit_code
+    made = [h for h in data["highlights"] if h.get("vertical_path")]
+    print(f"{len(made)} 9:16 clip(s) rendered again, webcam {data.get('facecam') or 'none'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "rate":
         return rate_main(argv[1:])
+    if argv and argv[0] == "shorts":
+        return shorts_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose, args.quiet or args.json,

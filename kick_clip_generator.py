@@ -419,6 +419,8 @@ class KickClipGenerator:
         if old != clip.resolve() and old.parent == Path(run_dir).resolve():
             old.unlink(missing_ok=True)  # only ever a clip of this run, whatever the JSON says
         h.update(start=round(start_s, 3), end=round(end_s, 3), clip_path=str(clip))
+        if h.get("vertical_path") or h.get("transcript") is not None:
+            h.update(_redo_shorts(StreamProcessor(config).ffmpeg, h, old, data, config))
         write_json(Path(run_dir) / JSON_NAME, data)
         return Highlight(**{k: h.get(k) for k in Highlight.__dataclass_fields__})
 
@@ -492,6 +494,29 @@ class KickClipGenerator:
             raise InputError("only a Kick link (kick.com/...) can be resolved")
         with kick_api.KickAPI(config or self.config) as api:
             return api.resolve(link).to_dict()
+
+
+def _redo_shorts(ffmpeg: str, h: dict[str, Any], old_clip: Path, data: dict[str, Any],
+                 config: Config) -> dict[str, Any]:
+    """A re-cut clip's 9:16 version and captions, made again as the run made them (its
+    webcam box, its layout); the old clip's go. Returns the highlight's new fields."""
+    made = shorts.make_shorts(
+        ffmpeg, [Highlight(**{k: h.get(k) for k in Highlight.__dataclass_fields__
+                              if k not in ("vertical_path", "transcript", "words")})],
+        cut_url=data["source"], identity=None, duration_s=float(data["duration_s"]),
+        config=config.replace(vertical=bool(h.get("vertical_path")),
+                              captions=h.get("transcript") is not None,
+                              layout=(data.get("config") or {}).get("layout"),
+                              captions_model=(data.get("config") or {}).get("captions_model")),
+        progress=_no_progress, cancel=threading.Event(),
+        box=FaceBox.from_dict(data.get("facecam")), find_box=False)
+    if old_clip != Path(h["clip_path"]).resolve():
+        for stale in (shorts.vertical_path(old_clip), old_clip.with_suffix(".srt"),
+                      old_clip.with_suffix(".vtt")):
+            stale.unlink(missing_ok=True)
+    new = made.highlights[0]
+    return {"vertical_path": new.vertical_path, "transcript": new.transcript,
+            "words": new.words}
 
 
 def _shorts_share(config: Config) -> float:

@@ -296,8 +296,9 @@ def test_a_corrected_box_renders_only_the_9x16_clips_again(cli_run, ffmpeg, caps
     from kick_clip_generator import KickClipGenerator
 
     still = KickClipGenerator(Config()).facecam_still(cli_run)
-    info = _probe(ffmpeg, still)
-    assert (info.width, info.height) == (W, H)  # the box's pixels are the still's
+    import cv2
+
+    assert cv2.imread(str(still)).shape[:2] == (H, W)  # the box's pixels are the still's
     before = json.loads((cli_run / "highlights.json").read_text())
     stamps = {p: p.stat().st_mtime_ns for p in cli_run.iterdir()}
     assert main.main(["shorts", str(cli_run), "--facecam", "0,0,320,180"]) == 0
@@ -311,3 +312,20 @@ def test_a_corrected_box_renders_only_the_9x16_clips_again(cli_run, ffmpeg, caps
         h["transcript"] for h in before["highlights"]]
     assert main.main(["shorts", str(cli_run), "--facecam", "1,2"]) == 2
     assert "X,Y,W,H" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@needs_face
+def test_a_recut_clip_gets_its_9x16_version_and_captions_again(cli_run, ffmpeg):
+    from kick_clip_generator import KickClipGenerator
+
+    h = json.loads((cli_run / "highlights.json").read_text())["highlights"][0]
+    old_vertical = Path(h["vertical_path"])
+    new = KickClipGenerator(Config()).recut(cli_run, h["rank"], h["start"] + 1.0, h["end"])
+    assert new.vertical_path and Path(new.vertical_path).name == (
+        Path(new.clip_path).stem + "_9x16.mp4")
+    assert not old_vertical.exists() and not Path(h["clip_path"]).with_suffix(".srt").exists()
+    assert Path(new.clip_path).with_suffix(".srt").exists()
+    assert isinstance(new.transcript, str)
+    info = _probe(ffmpeg, Path(new.vertical_path))
+    assert abs(info.duration_s - (h["end"] - h["start"] - 1.0)) < 0.2

@@ -257,8 +257,11 @@ class Config:
                f"clip_preset must be one of {', '.join(X264_PRESETS)}")
         _check(self.layout in ("auto", "split", "fit", "crop"),
                "layout must be auto, split, fit or crop")
-        _check(not self.facecam or re.fullmatch(r"\s*\d+(\s*,\s*\d+){3}\s*", self.facecam),
-               "facecam must be X,Y,W,H (four whole numbers, source pixels)")
+        box = [int(v) for v in re.findall(r"\d+", self.facecam)]
+        _check(not self.facecam or (
+            re.fullmatch(r"\s*\d+(\s*,\s*\d+){3}\s*", self.facecam) is not None
+            and min(box[2:]) >= 16),
+            "facecam must be X,Y,W,H (four whole numbers, source pixels; W and H at least 16)")
         _check(self.vertical_preset in X264_PRESETS,
                f"vertical_preset must be one of {', '.join(X264_PRESETS)}")
         _check(bool(self.captions_model.strip()), "captions_model must name a model or folder")

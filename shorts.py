@@ -27,6 +27,7 @@ from typing import Any
 import captions
 import facecam
 import media
+from errors import InputError
 from facecam import FaceBox
 
 logger = logging.getLogger(__name__)
@@ -224,7 +225,11 @@ def make_shorts(ffmpeg: str, highlights: list[Any], *, cut_url: str, identity: s
         width, height = info.width, info.height
         if box is None and find_box and config.layout in ("auto", "split"):
             progress(0.0, "looking for the webcam")
-            box = locate(ffmpeg, cut_url, identity, duration_s, width, height, config, cancel)
+            try:
+                box = locate(ffmpeg, cut_url, identity, duration_s, width, height, config,
+                             cancel)
+            except InputError as err:  # an OpenCV without Haar cascades: fit, and say why
+                notes.append(f"9:16: the webcam was not looked for: {err}")
         name = choose_layout(config.layout, box)
         if name == "split" and box is None:
             notes.append("9:16: no webcam found, so the split layout fell back to fit (pass "

@@ -127,6 +127,9 @@ def test_layout_choice_and_box_parsing():
         Config(layout="square")
     with pytest.raises(ConfigError, match="facecam"):
         Config(facecam="1,2,3")
+    with pytest.raises(ConfigError, match="facecam"):
+        Config(facecam="1,2,3,4")
+    assert Config(facecam="960, 0, 320, 240").facecam
     assert shorts.vertical_path("/r/clip_01_00-01-27.mp4").name == "clip_01_00-01-27_9x16.mp4"
 
 

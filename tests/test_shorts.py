@@ -162,6 +162,7 @@ def test_no_model_leaves_captions_out_with_one_note(monkeypatch, tmp_path):
 
 # --- facecam ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @needs_face
 def test_facecam_is_found_where_it_was_planted(cam_stream, nocam_stream, ffmpeg):
     box = facecam.find_facecam(ffmpeg, str(cam_stream), STREAM_S, W, H)
@@ -195,6 +196,7 @@ def test_split_clip_is_1080x1920_same_length_with_the_face_on_top(clip, ffmpeg):
     assert any(y + h / 2 < layout.top_px / 2 for _, y, _, h in faces), faces
 
 
+@pytest.mark.slow
 @needs_whisper
 @needs_speech
 def test_captions_say_what_was_planted_and_burn_into_the_caption_area_only(clip, ffmpeg):
@@ -232,6 +234,7 @@ def test_captions_say_what_was_planted_and_burn_into_the_caption_area_only(clip,
     assert (outside > 60).mean() < 0.001, "the captions changed the picture elsewhere"
 
 
+@pytest.mark.slow
 @needs_speech
 def test_without_webcam_auto_is_the_fit_layout(nocam_stream, ffmpeg, tmp_path):
     clip = tmp_path / "clip_01_00-00-00.mp4"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +181,16 @@ class Config:
                         "exports/ folder: a comma list of otio, fcpxml, edl, chapters, csv "
                         "(or none)")
 
+    # Shorts (shorts.py, facecam.py, captions.py)
+    vertical: bool = _opt(False, "also write a 1080x1920 version of every clip (_9x16.mp4)")
+    layout: str = _opt("auto", "9:16 layout: split (webcam on top), fit, crop, or auto "
+                               "(split when a webcam is found, else fit)")
+    facecam: str = _opt("", "the webcam's box X,Y,W,H in source pixels (default: found)")
+    vertical_preset: str = _opt("ultrafast", "x264 preset of the 9:16 clips")
+    captions: bool = _opt(False, "transcribe the clips: .srt/.vtt, transcript, burned into "
+                                 "the 9:16 clips")
+    captions_model: str = _opt("base.en", "Whisper model name or folder for --captions")
+
     # Places and programs
     output_dir: Path = _opt(Path("output_clips"), "where run folders are written")
     models_dir: Path = _opt(Path("models"), "model files and the sample database")
@@ -283,6 +294,16 @@ class Config:
         _check(words in ([], ["all"], ["none"]) or all(w in EXPORT_KINDS for w in words),
                f"exports must be a comma list of {', '.join(EXPORT_KINDS)}, all or none "
                f"(got {self.exports!r})")
+        _check(self.layout in ("auto", "split", "fit", "crop"),
+               "layout must be auto, split, fit or crop")
+        box = [int(v) for v in re.findall(r"\d+", self.facecam)]
+        _check(not self.facecam or (
+            re.fullmatch(r"\s*\d+(\s*,\s*\d+){3}\s*", self.facecam) is not None
+            and min(box[2:]) >= 16),
+            "facecam must be X,Y,W,H (four whole numbers, source pixels; W and H at least 16)")
+        _check(self.vertical_preset in X264_PRESETS,
+               f"vertical_preset must be one of {', '.join(X264_PRESETS)}")
+        _check(bool(self.captions_model.strip()), "captions_model must name a model or folder")
         _check(self.ffmpeg_timeout_s > 0, "ffmpeg_timeout_s must be positive")
         _check(self.request_timeout_s > 0, "request_timeout_s must be positive")
         _check(1 <= self.retry_attempts <= 20, "retry_attempts must be between 1 and 20")

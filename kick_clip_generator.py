@@ -36,9 +36,11 @@ import live
 import media
 import runs
 import scoring
+import shorts
 import storage
 from config import Config
-from errors import Cancelled, InputError, KickClipError
+from errors import Cancelled, InputError, KickClipError, MediaError
+from facecam import FaceBox, parse_box
 from feature_cache import FeatureCache, cache_key
 from highlight_model import (
     CHANNEL_MIN_RATINGS,
@@ -211,14 +213,23 @@ class KickClipGenerator:
 
         run_dir = runs.new_run_dir(Path(config.output_dir), src.name)
         try:
-            highlights, failed = ranking.highlights, []
+            highlights, failed, box = ranking.highlights, [], None
             with watch("clips"):
                 runs.save_signals(run_dir, features, chat)  # re-ranking needs no network
                 if config.make_clips:
                     highlights, failed, clip_notes = clips.cut_all(
                         processor.ffmpeg, urls, info, highlights, run_dir, config,
-                        stage(progress, "clips"), cancel)
+                        _part(stage(progress, "clips"), 0, _shorts_share(config)), cancel)
                     notes += clip_notes
+            if config.make_clips and (config.vertical or config.captions):
+                with watch("shorts"):
+                    made = shorts.make_shorts(
+                        processor.ffmpeg, highlights, cut_url=urls.cut, identity=src.identity,
+                        duration_s=duration, config=config, cancel=cancel,
+                        progress=_part(stage(progress, "clips"), _shorts_share(config), 1))
+                highlights, box = made.highlights, made.facecam
+                failed, notes = sorted(failed + made.failed, key=lambda f: f["rank"]), \
+                    notes + made.notes
             result = RunResult(
                 source=src.original, title=src.title, duration_s=features.duration_s,
                 config=config, media=info.to_dict(), highlights=highlights,
@@ -227,7 +238,7 @@ class KickClipGenerator:
                 chat_highlights=ranking.chat_highlights, chat=chat_block,
                 run_dir=str(run_dir), kick=src.kick, skipped_chunks=walk.skipped,
                 failed_clips=failed, notes=notes, model=model, timings_s=watch.total(),
-                created_at=created_at)
+                created_at=created_at, facecam=box.to_dict() if box else None)
             result = self.write_exports(result, scores, features.window_s)
             runs.save(run_dir, result)
         except BaseException:
@@ -476,8 +487,48 @@ class KickClipGenerator:
         if old != clip.resolve() and old.parent == Path(run_dir).resolve():
             old.unlink(missing_ok=True)  # only ever a clip of this run, whatever the JSON says
         h.update(start=round(start_s, 3), end=round(end_s, 3), clip_path=str(clip))
+        if h.get("vertical_path") or h.get("transcript") is not None:
+            h.update(_redo_shorts(StreamProcessor(config).ffmpeg, h, old, data, config))
         write_json(Path(run_dir) / JSON_NAME, data)
         return Highlight(**{k: h.get(k) for k in Highlight.__dataclass_fields__})
+
+    def facecam_still(self, run_dir: str | Path, config: Config | None = None) -> Path:
+        """A full-size still of the run's first clip (`facecam.jpg` in the run folder): the
+        picture the webcam box's pixels refer to, to draw the box on and correct it."""
+        config = config or self.config
+        data = runs.load(run_dir)
+        clip = next((h["clip_path"] for h in data["highlights"]
+                     if h.get("clip_path") and Path(h["clip_path"]).suffix == ".mp4"), None)
+        if clip is None or not Path(clip).exists():
+            raise InputError("this run has no video clips - run it again with clips")
+        return shorts.still(StreamProcessor(config).ffmpeg, Path(clip),
+                            Path(run_dir) / "facecam.jpg", config.ffmpeg_timeout_s)
+
+    def reshort(self, run_dir: str | Path, facecam: str | None = None,
+                config: Config | None = None) -> dict[str, Any]:
+        """Render a finished run's 9:16 clips again (and nothing else): with the webcam box
+        `facecam` ("X,Y,W,H", source pixels: a corrected box) or the run's own, in
+        `config.layout`. Captions are burned from the words the run
+        transcribed. Updates and returns `highlights.json`."""
+        config = (config or self.config).replace(vertical=True, captions=False)
+        data = runs.load(run_dir)
+        fields = Highlight.__dataclass_fields__
+        highlights = [Highlight(**{k: h.get(k) for k in fields}) for h in data["highlights"]]
+        box = (FaceBox.from_dict(data.get("facecam")) if facecam is None
+               else parse_box(facecam))
+        made = shorts.make_shorts(
+            StreamProcessor(config).ffmpeg, highlights, cut_url=data["source"],
+            identity=None, duration_s=float(data["duration_s"]), config=config,
+            progress=_no_progress, cancel=threading.Event(), box=box, find_box=False)
+        if made.failed:
+            raise MediaError(f"{len(made.failed)} 9:16 clip(s) failed: "
+                             f"{made.failed[0]['reason']}")
+        by_rank = {h.rank: h for h in made.highlights}
+        for h in data["highlights"]:
+            h["vertical_path"] = by_rank[h["rank"]].vertical_path
+        data["facecam"] = box.to_dict() if box else None
+        write_json(Path(run_dir) / JSON_NAME, data)
+        return data
 
     def model_status(self, config: Config | None = None) -> ModelStatus:
         """Samples and ratings stored, when each model was trained, feature importances."""
@@ -551,6 +602,38 @@ def rated_signals(scores: Scores, peak: int) -> dict[str, bool]:
             if m.name in scores.parts and np.isfinite(scores.parts[m.name][peak])}
     top = max(here.values(), default=0.0)
     return {name: top <= 0 or value >= 0.5 * top for name, value in here.items()}
+
+
+def _redo_shorts(ffmpeg: str, h: dict[str, Any], old_clip: Path, data: dict[str, Any],
+                 config: Config) -> dict[str, Any]:
+    """A re-cut clip's 9:16 version and captions, made again as the run made them (its
+    webcam box, its layout); the old clip's go. Returns the highlight's new fields."""
+    made = shorts.make_shorts(
+        ffmpeg, [Highlight(**{k: h.get(k) for k in Highlight.__dataclass_fields__
+                              if k not in ("vertical_path", "transcript", "words")})],
+        cut_url=data["source"], identity=None, duration_s=float(data["duration_s"]),
+        config=config.replace(vertical=bool(h.get("vertical_path")),
+                              captions=h.get("transcript") is not None,
+                              layout=(data.get("config") or {}).get("layout"),
+                              captions_model=(data.get("config") or {}).get("captions_model")),
+        progress=_no_progress, cancel=threading.Event(),
+        box=FaceBox.from_dict(data.get("facecam")), find_box=False)
+    if old_clip != Path(h["clip_path"]).resolve():
+        for stale in (shorts.vertical_path(old_clip), old_clip.with_suffix(".srt"),
+                      old_clip.with_suffix(".vtt")):
+            stale.unlink(missing_ok=True)
+    new = made.highlights[0]
+    return {"vertical_path": new.vertical_path, "transcript": new.transcript,
+            "words": new.words}
+
+
+def _shorts_share(config: Config) -> float:
+    """The share of the clips' stretch of the progress bar the 9:16 clips and captions take."""
+    return 0.5 if config.vertical or config.captions else 1.0
+
+
+def _part(progress: Progress, lo: float, hi: float) -> Progress:
+    return lambda fraction, message: progress(lo + (hi - lo) * fraction, message)
 
 
 def _learned() -> list[scoring.Modality]:

@@ -40,6 +40,9 @@ OPTIONS = {
     "--kick-token": ("kick_token", str),
     "--live-for": ("live_for_s", float),
     "--export": ("exports", str),
+    "--layout": ("layout", str),
+    "--facecam": ("facecam", str),
+    "--captions-model": ("captions_model", str),
 }
 
 
@@ -89,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--wait", dest="live_wait", action="store_true", default=None,
                         help="an offline Kick channel is checked every 30-60 s until it goes "
                              "live, then followed")
+    parser.add_argument("--vertical", dest="vertical", action="store_true", default=None,
+                        help=field_help("vertical"))
+    parser.add_argument("--captions", dest="captions", action="store_true", default=None,
+                        help=field_help("captions") + " (needs requirements-captions.txt)")
     parser.add_argument("--json", action="store_true", help="print the result JSON to stdout")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or table")
@@ -99,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 SWITCHES = {"use_cache": "--no-cache", "use_chat": "--no-chat", "make_clips": "--no-clips",
-            "smart_cut": "--no-smart-cut", "fast_cut": "--fast"}
+            "smart_cut": "--no-smart-cut", "fast_cut": "--fast", "vertical": "--vertical",
+            "captions": "--captions"}
 
 
 def flag_of(field: str) -> str | None:
@@ -124,7 +132,8 @@ def error_line(err: KickClipError, flags_used: set[str]) -> str:
 
 
 def _metavar(name: str, kind: type) -> str:
-    special = {"dask_scheduler": "ADDRESS", "kick_token": "TOKEN", "exports": "KINDS"}
+    special = {"dask_scheduler": "ADDRESS", "kick_token": "TOKEN", "exports": "KINDS",
+               "facecam": "X,Y,W,H", "layout": "split|fit|crop", "captions_model": "NAME|DIR"}
     if name in special:
         return special[name]
     if name.endswith("_s"):
@@ -282,12 +291,41 @@ def export_main(argv: list[str]) -> int:
     return 1 if done.failed else 0
 
 
+def shorts_main(argv: list[str]) -> int:
+    """`main.py shorts RUN_DIR [--facecam X,Y,W,H] [--layout L]`: render a finished run's 9:16
+    clips again (a corrected webcam box, another layout); nothing else is redone."""
+    parser = argparse.ArgumentParser(
+        prog="main.py shorts", description="Render a run's 9:16 clips again.")
+    parser.add_argument("run_dir", help="a run folder under output_clips/")
+    parser.add_argument("--facecam", metavar="X,Y,W,H", default=None,
+                        help="the webcam's box in source pixels (default: the run's)")
+    parser.add_argument("--layout", default=None, help=field_help("layout"))
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(0, False)
+    try:
+        from kick_clip_generator import KickClipGenerator
+
+        config = Config.from_env(layout=args.layout)
+        data = KickClipGenerator(config).reshort(args.run_dir, args.facecam, config)
+    except KickClipError as err:
+        if args.debug:
+            raise
+        print(error_line(err, {"layout"} if args.layout else set()), file=sys.stderr)
+        return err.exit_code
+    made = [h for h in data["highlights"] if h.get("vertical_path")]
+    print(f"{len(made)} 9:16 clip(s) rendered again, webcam {data.get('facecam') or 'none'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "rate":
         return rate_main(argv[1:])
     if argv and argv[0] == "export":
         return export_main(argv[1:])
+    if argv and argv[0] == "shorts":
+        return shorts_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose, args.quiet or args.json,
@@ -314,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides.update(make_clips=args.make_clips, fast_cut=args.fast_cut,
                      smart_cut=args.smart_cut, use_cache=args.use_cache,
                      use_chat=args.use_chat, live_wait=args.live_wait,
-                     chat_mode=args.chat_mode)
+                     chat_mode=args.chat_mode, vertical=args.vertical,
+                     captions=args.captions)
     progress = None
     cancel = threading.Event()
     try:

@@ -54,6 +54,7 @@ class RunResult:
     created_at: str = field(default_factory=lambda: datetime.now().astimezone().isoformat(
         timespec="seconds"))
     live: dict[str, Any] | None = None  # live runs only (live.py): started_at, covered_s, state
+    facecam: dict[str, Any] | None = None  # the webcam box (shorts.py), source pixels
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +77,7 @@ class RunResult:
             "model": self.model,
             "timings_s": {k: round(v, 3) for k, v in self.timings_s.items()},
             "run_dir": self.run_dir,
+            "facecam": self.facecam,
             **({"live": self.live} if self.live is not None else {}),
         }
 

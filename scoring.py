@@ -263,6 +263,9 @@ class Highlight:
     clip_path: str | None = None
     thumbnail_path: str | None = None
     weights: dict[str, float] | None = None  # each signal's share of the score (`explain`)
+    vertical_path: str | None = None  # the 9:16 version (shorts.py)
+    transcript: str | None = None  # what was said (captions.py), None: not transcribed
+    words: list | None = None  # [[start_s, end_s, word], ...] from the clip's start
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

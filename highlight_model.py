@@ -257,6 +257,7 @@ class TreeEnsemble:
     left: np.ndarray
     right: np.ndarray
     value: np.ndarray
+    residual: bool = True  # predicts a correction to the heuristic (False: models before that)
 
     @classmethod
     def from_pipeline(cls, pipeline, feature_names: tuple[str, ...]) -> TreeEnsemble:
@@ -303,15 +304,15 @@ class TreeEnsemble:
                                                  "right", "value")}
         with open(path, "wb") as out:
             np.savez(out, feature_names=np.array(self.feature_names), **arrays,
-                     scalars=np.array([self.init, self.learning_rate]))
+                     scalars=np.array([self.init, self.learning_rate, float(self.residual)]))
 
     @classmethod
     def load(cls, path: Path) -> TreeEnsemble:
         with np.load(path, allow_pickle=False) as data:
-            init, rate = (float(v) for v in data["scalars"])
+            init, rate, *residual = (float(v) for v in data["scalars"])
             return cls(tuple(str(n) for n in data["feature_names"]), data["mean"],
                        data["scale"], init, rate, data["feature"], data["threshold"],
-                       data["left"], data["right"], data["value"])
+                       data["left"], data["right"], data["value"], bool(residual and residual[0]))
 
 
 class MLHighlightModel:
@@ -345,6 +346,9 @@ class MLHighlightModel:
         if fitted is not None and fitted.feature_names != tuple(feature_names):
             logger.warning("%s model was trained on other features; ignoring it", modality)
             return None
+        if fitted is not None and not fitted.residual:
+            logger.info("%s model predates learning corrections; it is refit", modality)
+            return None
         return fitted
 
     def _load(self, path: Path) -> TreeEnsemble | None:
@@ -360,7 +364,8 @@ class MLHighlightModel:
 
     def predict(self, modality: str, feature_names: tuple[str, ...], z: np.ndarray,
                 channel: str | None = None) -> np.ndarray | None:
-        """Model scores (n,) for z-scored features (n, f), or None without a model."""
+        """The model's correction to the heuristic (n,) for z-scored features (n, f), or None
+        without a model: what the ratings taught, about zero where they said nothing."""
         fitted = self.model(modality, feature_names, channel)
         if fitted is None or len(z) == 0:
             return None
@@ -374,6 +379,9 @@ class MLHighlightModel:
         """Whether a refit could learn something: no model yet, ratings added or changed since
         the last fit, or a quarter more samples stored."""
         if not self._path(modality, channel).exists():
+            return True
+        fitted = self._load(self._path(modality, channel))
+        if fitted is None or not fitted.residual:
             return True
         last = json.loads(self.store.get_meta(f"fit:{self._key(modality, channel)}") or "{}")
         samples, ratings = self.store.fit_counts(modality, channel)
@@ -393,9 +401,14 @@ class MLHighlightModel:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
+        # The model learns a correction to the heuristic: what a rating says minus what the
+        # heuristic said, zero for a window nobody rated. Learning the heuristic back (the
+        # seed's cold start) only added noise: a model fitted on one stream's pseudo-labels
+        # cost the next stream a moment in its top 12.
         rated = np.isfinite(rating)
         target = np.where(rated, RATING_TARGET_LOW + rating * (RATING_TARGET_HIGH -
-                                                               RATING_TARGET_LOW), heuristic)
+                                                               RATING_TARGET_LOW) - heuristic,
+                          0.0)
         weight = np.where(rated, RATED_SAMPLE_WEIGHT, 1.0)
         pipeline = make_pipeline(StandardScaler(),
                                  GradientBoostingRegressor(n_estimators=100, random_state=0))

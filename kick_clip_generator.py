@@ -278,7 +278,8 @@ class KickClipGenerator:
             heuristic = scoring.weighted_score(z, m.features, m.feature_weights(config))
             if m.name == "chat":  # the rate term alone where only a sampled page is known
                 heuristic = kick_chat.chat_heuristic(chat, z, heuristic)
-            ml = model.predict(m.name, m.features, z, channel) if m.learned else None
+            learned = model.predict(m.name, m.features, z, channel) if m.learned else None
+            ml = None if learned is None else heuristic + learned  # the heuristic, corrected
             inputs.append(scoring.ModalityInput(m.name, z, heuristic, ml, m.share(config),
                                                 covered))
         ml_share = scoring.model_share(config.heuristic_weight,

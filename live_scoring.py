@@ -115,7 +115,8 @@ class RollingScorer:
             new = np.asarray(rows[m], np.float32).reshape(k, len(names))
             z = _z_against_past(self.features[m].values[start:first][past], new, valid)
             heuristic = scoring.weighted_score(z, names, self.heuristic_weights[m])
-            ml = self.predict(m, names, z, self.channel) if self.predict and k else None
+            learned = self.predict(m, names, z, self.channel) if self.predict and k else None
+            ml = None if learned is None else heuristic + learned  # the heuristic, corrected
             self.model_used |= ml is not None
             inputs.append(scoring.ModalityInput(m, z, heuristic, ml, self.weights[m]))
             self.features[m].extend(new)

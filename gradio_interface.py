@@ -140,6 +140,11 @@ CARDS_CSS = """
   border: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
   color: var(--body-text-color); }
 .kcg-trim .kcg-recut { width: 100%; margin-top: 6px; padding: 4px; }
+.kcg-9x16 { font-size: 12px; font-weight: 600; padding: 0 5px; border-radius: 4px;
+  border: 1px solid var(--border-color-primary); text-decoration: none;
+  color: var(--body-text-color); }
+.kcg-said { font-size: 12px; font-style: italic; color: var(--body-text-color-subdued); }
+.kcg-said summary { cursor: pointer; }
 .kcg-empty { padding: 16px; color: var(--body-text-color-subdued); }
 .kcg-keys { font-size: 12px; color: var(--body-text-color-subdued); margin: 4px 0; }
 """
@@ -170,6 +175,22 @@ def user_text(err: KickClipError) -> str:
 
 
 SETTING_FIELDS = {"output_dir": "output folder (set KCG_OUTPUT_DIR before starting the app)"}
+# The engine's notes say what to do as the CLI would ("pass ..."); here, the field to use.
+NOTE_WORDS = (
+    ("pass a model folder or name", "give a model name or folder in Advanced > Captions model"),
+    ("pass a model folder", "give a model folder in Advanced > Captions model"),
+    ("(pass its box to use split)", "(give its box under Webcam box in Review to use split)"),
+)
+LAYOUTS = ["auto", "split", "fit", "crop"]
+LAYOUT_INFO = "auto: webcam on top when one is found, else fit"
+TRANSCRIPT_FOLD_CHARS = 160  # a longer transcript on a card is folded
+
+
+def ui_note(note: str) -> str:
+    """A run's note as the UI says it: a field to use, never a flag."""
+    for said, shown in NOTE_WORDS:
+        note = note.replace(said, shown)
+    return note
 
 
 def fail(text: str) -> gr.Error:
@@ -195,7 +216,7 @@ def summary_markdown(data: dict[str, Any]) -> str:
               for s in data.get("skipped_chunks", [])]
     lines += [f"- clip {f['rank']} could not be cut: {f['reason']}"
               for f in data.get("failed_clips", [])]
-    lines += [f"- {note}" for note in data.get("notes", [])]
+    lines += [f"- {ui_note(note)}" for note in data.get("notes", [])]
     return "\n\n".join(lines[:2]) + ("\n\n" + "\n".join(lines[2:]) if lines[2:] else "")
 
 
@@ -269,20 +290,37 @@ def cards_html(run_dir: str, data: dict[str, Any], ratings: dict[int, float],
             f"<button data-nudge='end:{NUDGE_S:g}' title='end later'>+{NUDGE_S:g}s</button>"
             "</div><button class='kcg-recut' data-act='recut' disabled>Re-cut</button>"
             "</details>")
+        vertical = (f"<a class='kcg-9x16' href='{esc(file_url(h['vertical_path']))}' "
+                    "target='_blank' title='the 9:16 clip (opens in a new tab)'>9:16</a>"
+                    if h.get("vertical_path") and Path(h["vertical_path"]).exists() else "")
         items.append(
             f"<div class='kcg-card{state}{' kcg-sel' if rank == selected else ''}' "
             f"data-rank='{rank}' data-start='{h['start']:.3f}' data-end='{h['end']:.3f}'>"
             f"{media_tag}<div class='kcg-head'><b>#{rank}</b><span>at {hms(h['start'])}"
-            f"</span><span>{h['end'] - h['start']:.0f} s</span>"
+            f"</span><span>{h['end'] - h['start']:.0f} s</span>{vertical}"
             f"<span class='kcg-verdict'>{verdict}</span></div>"
             f"<div class='kcg-bar' title='score'><i style='width:{width:.0f}%'></i></div>"
-            f"<div class='kcg-why'>{esc(reasons)}</div><div class='kcg-rate'>"
+            f"<div class='kcg-why'>{esc(reasons)}</div>{transcript_html(h)}"
+            "<div class='kcg-rate'>"
             f"<button data-act='keep'>Keep</button><button data-act='skip'>Skip</button>"
             f"</div>{trim}</div>")
     return (f"<div class='kcg-keys'>Keep or skip each clip: the model learns from it at "
             f"once. Keys: J / K move, Y keep, N skip.</div><div class='kcg-grid' "
             f"data-run='{esc(run_dir)}' data-duration='{data['duration_s']:.3f}'>"
             + "".join(items) + "</div>")
+
+
+def transcript_html(h: dict[str, Any]) -> str:
+    """What was said in the clip (captions on), as plain text; folded when long."""
+    text = " ".join(str(h.get("transcript") or "").split())
+    if h.get("transcript") is None:
+        return ""
+    if not text:
+        return "<div class='kcg-said kcg-quiet'>no speech heard</div>"
+    if len(text) <= TRANSCRIPT_FOLD_CHARS:
+        return f"<div class='kcg-said'>&ldquo;{esc(text)}&rdquo;</div>"
+    return (f"<details class='kcg-said'><summary>&ldquo;{esc(text[:80].rsplit(' ', 1)[0])}"
+            f"&hellip;&rdquo;</summary>{esc(text)}</details>")
 
 
 def _path(xs: np.ndarray, ys: np.ndarray) -> str:
@@ -399,6 +437,8 @@ class UI:
                 min_gap_s: float | None = None, chunk_duration_s: float | None = None,
                 frame_skip: float | None = None, audio_weight: float | None = None,
                 video_weight: float | None = None, make_clips: bool | None = None,
+                vertical: bool | None = None, layout: str | None = None,
+                captions: bool | None = None, captions_model: str | None = None,
                 progress: gr.Progress = gr.Progress()):  # noqa: B008 - how Gradio injects it
         """Run the pipeline; returns the Analyse summary, the Review display values of
         `show`, the run lists of `lists` with the new run selected, and the tab to show
@@ -412,7 +452,10 @@ class UI:
                          pre_roll_s=(pre_roll_s, float), min_gap_s=(min_gap_s, float),
                          chunk_duration_s=(chunk_duration_s, float),
                          frame_skip=(frame_skip, int), audio_weight=(audio_weight, float),
-                         video_weight=(video_weight, float), make_clips=(make_clips, bool))
+                         video_weight=(video_weight, float), make_clips=(make_clips, bool),
+                         vertical=(vertical, bool), layout=(layout or None, str),
+                         captions=(captions, bool),
+                         captions_model=((captions_model or "").strip() or None, str))
             config = self.config.replace(**{name: kind(value) for name, (value, kind)
                                             in given.items() if value is not None})
             self.cancel_event.clear()
@@ -541,6 +584,105 @@ class UI:
     def recut_api(self, run_dir: str, rank: float, start_s: float, end_s: float) -> str:
         """Re-cut clip `rank` of a run from `start_s` to `end_s` (seconds into the stream)."""
         return self.recut(run_dir, rank, start_s, end_s)[1]
+
+    # The webcam box of the 9:16 clips ---------------------------------------------------------
+
+    def facecam_view(self, run_dir: str | None):
+        """The box editor for a run: (editor shown?, the still with the box drawn, X, Y, W, H,
+        layout, what to know). Shown only for a run with 9:16 clips; the numbers are the run's
+        box (empty when none was found)."""
+        hidden = (gr.update(visible=False), None, None, None, None, None, gr.update(), "")
+        # (a hidden editor keeps its layout choice; its other values are cleared)
+        if not run_dir:
+            return hidden
+        run_dir = self.run_dir(run_dir)
+        data = self.generator.load_run(run_dir)
+        if not any(h.get("vertical_path") for h in data["highlights"]):
+            return hidden
+        box = data.get("facecam") or {}
+        numbers = [box.get(k) for k in "xywh"]
+        layout = (data.get("config") or {}).get("layout") or "auto"
+        said = ("The webcam box the 9:16 clips use (source pixels). Fix the numbers and press "
+                "**Re-render 9:16 clips**." if box else
+                "No webcam was found in this run: give its box (source pixels) to put it on "
+                "top of the 9:16 clips, then press **Re-render 9:16 clips**.")
+        return (gr.update(visible=True), self.facecam_picture(run_dir, *numbers), *numbers,
+                layout if layout in LAYOUTS else "auto", said)
+
+    def still(self, run_dir: str) -> Path:
+        """The run's full-size still (made once; the box's pixels are its pixels)."""
+        path = Path(run_dir) / "facecam.jpg"
+        if path.exists():
+            return path
+        try:
+            return self.generator.facecam_still(run_dir, self.config)
+        except KickClipError as err:
+            raise fail(user_text(err)) from None
+
+    def facecam_picture(self, run_dir: str, x: float | None = None, y: float | None = None,
+                        w: float | None = None, h: float | None = None) -> np.ndarray:
+        """The still (RGB) with the box drawn on it, when all four numbers are given."""
+        import cv2
+
+        run_dir = self.run_dir(run_dir)
+        picture = cv2.imread(str(self.still(run_dir)))
+        if picture is None:
+            raise fail("the run's still picture cannot be read - re-render the 9:16 clips")
+        if None not in (x, y, w, h):
+            x, y, w, h = (int(v) for v in (x, y, w, h))
+            thick = max(2, picture.shape[1] // 320)
+            cv2.rectangle(picture, (x, y), (x + w - 1, y + h - 1), (0, 0, 0), thick + 2)
+            cv2.rectangle(picture, (x, y), (x + w - 1, y + h - 1), (0, 220, 255), thick)
+        return cv2.cvtColor(picture, cv2.COLOR_BGR2RGB)
+
+    def facecam_box(self, run_dir: str, x: float | None, y: float | None, w: float | None,
+                    h: float | None) -> str | None:
+        """The four numbers as "X,Y,W,H" (None: all empty, the run's own box), checked
+        against the still's size."""
+        given = [v for v in (x, y, w, h) if v is not None and v != ""]
+        if not given:
+            return None
+        if len(given) < 4:
+            raise fail("the webcam box needs all four numbers - fill in X, Y, W and H, or "
+                       "empty them all to keep the run's box")
+        x, y, w, h = (int(round(float(v))) for v in (x, y, w, h))
+        import cv2
+
+        height, width = cv2.imread(str(self.still(run_dir))).shape[:2]
+        if x < 0 or y < 0 or w < 16 or h < 16 or x + w > width or y + h > height:
+            raise fail(f"the webcam box {x},{y},{w},{h} does not fit the picture ({width}x"
+                       f"{height}) - X and Y from 0, W and H at least 16, the box inside it")
+        return f"{x},{y},{w},{h}"
+
+    def reshort(self, run_dir: str, x: float | None, y: float | None, w: float | None,
+                h: float | None, layout: str | None = None):
+        """Re-render only the run's 9:16 clips with this webcam box and layout. Returns (the
+        still with the box, what happened, the cards)."""
+        run_dir = self.run_dir(run_dir)
+        box = self.facecam_box(run_dir, x, y, w, h)
+        layout = layout or "auto"
+        if layout == "split" and box is None and not self.generator.load_run(run_dir).get(
+                "facecam"):
+            raise fail("the split layout needs the webcam box - fill in X, Y, W and H")
+        try:
+            data = self.generator.reshort(run_dir, box, self.config.replace(layout=layout))
+        except KickClipError as err:
+            raise fail(user_text(err)) from None
+        made = sum(1 for h_ in data["highlights"] if h_.get("vertical_path"))
+        used = data.get("facecam")
+        said = (f"Re-rendered {plural(made, '9:16 clip')} ({layout} layout"
+                + (f", webcam box {used['x']},{used['y']},{used['w']},{used['h']})."
+                   if used else ", no webcam box)."))
+        numbers = [used.get(k) for k in "xywh"] if used else [None] * 4
+        window_s = float((data.get("config") or {}).get("window_s", self.config.window_s))
+        return (self.facecam_picture(run_dir, *numbers), said,
+                self.cards(run_dir, data, window_s))
+
+    def reshort_api(self, run_dir: str, x: float | None, y: float | None, w: float | None,
+                    h: float | None, layout: str = "auto") -> str:
+        """Re-render the 9:16 clips of a run with the webcam box X, Y, W, H (source pixels;
+        all None: the run's own box) in `layout` (auto, split, fit or crop)."""
+        return self.reshort(run_dir, x, y, w, h, layout)[1]
 
     def open_run(self, run_dir: str):
         """History's Open: the run's Review values, the run chosen in Review, its source in
@@ -702,10 +844,15 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
                                          label="Pre-roll (s)", info=field_help("pre_roll_s"))
                     min_gap = gr.Slider(0, 120, value=config.min_gap_s, step=1,
                                         label="Min gap (s)")
-                # What comes out of a run: clips now; a vertical 9:16 / captions choice
-                # belongs in this row too.
+                # What comes out of a run: clips, their 9:16 versions, captions.
                 with gr.Row(elem_id="kcg-output-options"):
                     make_clips = gr.Checkbox(value=config.make_clips, label="Cut clips")
+                    vertical = gr.Checkbox(value=config.vertical, label="Vertical 9:16 shorts",
+                                           info="a 1080x1920 copy of every clip")
+                    layout = gr.Dropdown(LAYOUTS, value=config.layout, label="9:16 layout",
+                                         info=LAYOUT_INFO)
+                    captions = gr.Checkbox(value=config.captions, label="Captions",
+                                           info="transcribe the clips; burned into the 9:16")
                 with gr.Accordion("Advanced", open=False):
                     with gr.Row():
                         chunk = gr.Slider(10, 120, value=config.chunk_duration_s, step=5,
@@ -717,6 +864,9 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
                                             label="Sound weight")
                         video_w = gr.Slider(0, 1, value=config.video_weight, step=0.05,
                                             label="Picture weight")
+                    captions_model = gr.Textbox(
+                        value=config.captions_model, label="Captions model",
+                        info="a Whisper model name (downloaded once) or a model folder")
                 with gr.Row():
                     go = gr.Button("Analyse", variant="primary")
                     stop = gr.Button("Cancel", variant="stop", interactive=False)
@@ -732,9 +882,21 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
                 cards = gr.HTML(elem_id="kcg-cards", css_template=CARDS_CSS,
                                 js_on_load=CARDS_JS)
                 card_said = gr.Markdown()
-                # Tools for the selected clip (e.g. a facecam box editor) go in this column.
+                # Tools for the selected clip and run: the webcam box of the 9:16 clips.
                 with gr.Column(elem_id="kcg-clip-tools"):
-                    pass
+                    with gr.Accordion("Webcam box (9:16 clips)", open=False,
+                                      visible=False) as cam_tools:
+                        cam_said = gr.Markdown()
+                        cam_picture = gr.Image(label="The webcam box on a frame of the stream",
+                                               interactive=False, format="jpeg", height=360)
+                        with gr.Row():
+                            cam_x = gr.Number(label="X", precision=0, minimum=0)
+                            cam_y = gr.Number(label="Y", precision=0, minimum=0)
+                            cam_w = gr.Number(label="W", precision=0, minimum=16)
+                            cam_h = gr.Number(label="H", precision=0, minimum=16)
+                            cam_layout = gr.Dropdown(LAYOUTS, value="auto",
+                                                     label="9:16 layout", info=LAYOUT_INFO)
+                        rerender = gr.Button("Re-render 9:16 clips", variant="primary")
                 # What a run gives to take away; more exports go in this row.
                 with gr.Row(elem_id="kcg-run-actions"):
                     make_zip = gr.Button("Make clips.zip", scale=1)
@@ -792,7 +954,8 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
         go.click(None, None, None, js=CLOSE_TOASTS_JS, api_name=False)
         analysed = go.click(**busy).then(
             ui.analyze, [source, upload, top_n, clip_length, pre_roll, min_gap, chunk,
-                         frame_skip, audio_w, video_w, make_clips],
+                         frame_skip, audio_w, video_w, make_clips, vertical, layout,
+                         captions, captions_model],
             [analyse_text, *shown, *run_lists, tabs], api_name="analyze",
             concurrency_limit=1, show_progress_on=[analyse_text])
         analysed.success(**idle)
@@ -801,6 +964,17 @@ def build_ui(generator: KickClipGenerator, config: Config) -> gr.Blocks:
         review_run.input(ui.review_pick, review_run, shown, api_name=False)
         cards.card(ui.card_event, None, [cards, card_said, model_text], api_name=False,
                    concurrency_id="review", concurrency_limit=1, show_progress="hidden")
+        # the run shown changed (Analyse, the run list, Open): its webcam box editor
+        cam_numbers = [cam_x, cam_y, cam_w, cam_h]
+        run_state.change(ui.facecam_view, run_state,
+                         [cam_tools, cam_picture, *cam_numbers, cam_layout, cam_said],
+                         api_name=False)
+        gr.on([n.input for n in cam_numbers], ui.facecam_picture, [run_state, *cam_numbers],
+              cam_picture, api_name=False, show_progress="hidden")
+        rerender.click(ui.reshort, [run_state, *cam_numbers, cam_layout],
+                       [cam_picture, cam_said, cards], api_name=False,
+                       concurrency_id="review")
+        gr.api(ui.reshort_api, api_name="reshort", concurrency_id="review")
         make_zip.click(ui.zip_clips, run_state, downloads, api_name="zip_clips")
         for_editors.click(ui.editor_exports, run_state, downloads, api_name="editor_exports")
         gr.api(ui.rate, api_name="rate", concurrency_id="review")

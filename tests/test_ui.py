@@ -329,3 +329,132 @@ def test_a_first_time_user_in_a_real_browser(server, sample_stream, short_stream
     trimmed = KickClipGenerator.load_run(new)["highlights"][0]
     assert trimmed["start"] == pytest.approx(start + 1.0, abs=0.05)
     print(f"browser test: {time.monotonic() - started:.1f} s")
+
+
+# --- issue 16: 9:16 shorts, captions and the webcam box -----------------------------------------
+
+CAM_BOX = (320, 6, 154, 120)  # the planted webcam overlay of `cam_stream` (source pixels)
+
+
+def test_cards_show_the_9x16_link_and_what_was_said(tmp_path):
+    vertical = tmp_path / "clip_01_00-00-01_9x16.mp4"
+    vertical.write_bytes(b"x")
+    said = "<b>gg</b> & we won " + "really " * 40
+    data = {"duration_s": 20.0, "highlights": [
+        dict(rank=1, start=1.0, end=6.0, score=1.0, reasons=[], kind="audio",
+             clip_path=str(tmp_path / "clip_01_00-00-01.mp4"), vertical_path=str(vertical),
+             transcript="<script>alert(1)</script> hello"),
+        dict(rank=2, start=8.0, end=12.0, score=0.5, reasons=[], kind="video",
+             clip_path=str(tmp_path / "clip_02.mp4"), transcript=said),
+        dict(rank=3, start=14.0, end=18.0, score=0.2, reasons=[], kind="video",
+             clip_path=str(tmp_path / "clip_03.mp4"),
+             vertical_path=str(tmp_path / "gone_9x16.mp4"))]}
+    cards = gi.cards_html(str(tmp_path), data, {})
+    card = re.findall(r"<div class='kcg-card.*?(?=<div class='kcg-card|$)", cards, re.S)
+    assert len(card) == 3
+    assert f"class='kcg-9x16' href='{gi.file_url(vertical)}'" in card[0]
+    assert "kcg-9x16" not in card[1] and "kcg-9x16" not in card[2]  # none, or not on disk
+    assert "<script>" not in cards and "&lt;script&gt;alert(1)&lt;/script&gt; hello" in card[0]
+    assert "<details class='kcg-said'>" in card[1] and "&lt;b&gt;gg&lt;/b&gt; &amp;" in card[1]
+    assert "<details class='kcg-said'>" not in card[0] and "kcg-said" not in card[2]
+
+
+@pytest.mark.slow  # an analysis of the 20 s stream: ~5 s
+def test_captions_without_a_model_still_make_the_run_and_say_so_in_ui_words(
+        ui, short_stream, monkeypatch):
+    import captions
+
+    monkeypatch.setattr(captions, "bundled_model", lambda: None)
+    monkeypatch.setattr(captions, "_models", {})
+    done, summary, *_ = ui.analyze(**analyse_args(
+        str(short_stream), top_n=1, captions=True, captions_model="./no-such-model"))
+    assert "they are in **Review**" in done
+    assert "captions: no model folder ./no-such-model" in summary
+    assert "Advanced > Captions model" in summary and "pass " not in summary
+    assert "--" not in summary.replace(" - ", "")
+
+
+@pytest.fixture(scope="module")
+def cam_stream(tmp_path_factory, ffmpeg) -> Path:
+    """12 s of a game with scikit-image's astronaut as a webcam in the top right corner."""
+    import shorts_media
+
+    if not shorts_media.face_available():
+        pytest.skip("scikit-image (the webcam's face) is not installed")
+    folder = tmp_path_factory.mktemp("ui-cam")
+    return shorts_media.make_stream(folder / "cam.mp4", 12.0, width=480, height=270,
+                                    cam=CAM_BOX, ffmpeg=ffmpeg)
+
+
+def editor(run_dir: str) -> gi.UI:
+    """The handlers over the server's output folder (for what the API does not return)."""
+    config = Config(output_dir=Path(run_dir).parent)
+    return gi.UI(KickClipGenerator(config), config)
+
+
+@pytest.fixture(scope="module")
+def vertical_run(server, cam_stream):
+    """/analyze with Vertical 9:16 shorts on (no captions): (client, run folder, result)."""
+    from gradio_client import Client
+
+    url, _ = server
+    client = Client(url + "/", verbose=False)
+    started = time.monotonic()
+    result = client.predict(str(cam_stream), top_n=2, clip_length_s=5, pre_roll_s=1,
+                            min_gap_s=1, vertical=True, layout="auto", api_name="/analyze")
+    print(f"vertical analyse: {time.monotonic() - started:.1f} s")
+    return client, result[6]["value"], result
+
+
+@pytest.mark.slow  # a 12 s stream analysed with two 9:16 clips through the server: ~10 s
+def test_analyse_with_vertical_on_gives_every_clip_a_9x16_file(vertical_run):
+    client, run_dir, result = vertical_run
+    cards = result[3]
+    data = KickClipGenerator.load_run(run_dir)
+    assert data["highlights"] and not data["failed_clips"]
+    for h in data["highlights"]:
+        assert Path(h["vertical_path"]).stat().st_size > 0
+        assert Path(h["vertical_path"]).name == Path(h["clip_path"]).stem + "_9x16.mp4"
+        assert gi.file_url(h["vertical_path"]) in cards
+    assert data["config"]["vertical"] is True and data["config"]["captions"] is False
+    # the box editor of the run: shown, the numbers are the run's box
+    # the box editor of the run (its fold follows the run shown): the run's box, prefilled
+    shown, picture, *numbers, layout, said = editor(run_dir).facecam_view(run_dir)
+    assert shown["visible"] is True and picture.shape == (270, 480, 3)
+    box = data["facecam"]
+    assert numbers == ([box[k] for k in "xywh"] if box else [None] * 4)
+    assert layout == "auto" and "Re-render 9:16 clips" in said
+    assert editor(run_dir).facecam_view("")[0]["visible"] is False  # no run: no editor
+
+
+@pytest.mark.slow  # two 9:16 clips rendered again: ~6 s
+def test_the_box_editor_re_renders_the_9x16_clips_with_the_new_box(vertical_run):
+    from gradio_client.exceptions import AppError
+
+    client, run_dir, _ = vertical_run
+    before = KickClipGenerator.load_run(run_dir)
+    stamps = {h["vertical_path"]: Path(h["vertical_path"]).stat().st_mtime_ns
+              for h in before["highlights"]}
+    clips = {h["clip_path"]: Path(h["clip_path"]).stat().st_mtime_ns
+             for h in before["highlights"]}
+    with pytest.raises(AppError, match=r"does not fit the picture \(480x270\)"):
+        client.predict(run_dir, 400, 6, 154, 120, "split", api_name="/reshort")
+    with pytest.raises(AppError, match="needs all four numbers"):
+        client.predict(run_dir, 300, None, 154, 120, "split", api_name="/reshort")
+    with pytest.raises(AppError, match="is not a run in"):
+        client.predict(str(Path(run_dir).parent), *CAM_BOX, "split", api_name="/reshort")
+    assert KickClipGenerator.load_run(run_dir) == before  # nothing touched by a bad box
+    said = client.predict(run_dir, *CAM_BOX, "split", api_name="/reshort")
+    n = len(before["highlights"])
+    assert said == (f"Re-rendered {n} 9:16 clip{'s' if n != 1 else ''} (split layout, "
+                    "webcam box 320,6,154,120).")
+    after = KickClipGenerator.load_run(run_dir)
+    assert after["facecam"] == dict(zip("xywh", CAM_BOX), confidence=1.0)
+    assert all(Path(p).stat().st_mtime_ns != t for p, t in stamps.items())
+    assert all(Path(p).stat().st_mtime_ns == t for p, t in clips.items())  # 9:16 only
+    # the editor now shows the new box, drawn on the still
+    _, drawn, *numbers, _, _ = editor(run_dir).facecam_view(run_dir)
+    assert numbers == list(CAM_BOX)
+    x, y, w, h = CAM_BOX
+    r, g, b = (int(v) for v in drawn[y + h // 2, x])
+    assert r > 200 and g > 150 and b < 90, (r, g, b)

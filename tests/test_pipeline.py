@@ -23,7 +23,7 @@ from kick_clip_generator import (
 
 HIGHLIGHT_KEYS = {"rank", "start", "end", "peak", "score", "audio_score", "video_score",
                   "chat_score", "ml_score", "kind", "reasons", "clip_path", "thumbnail_path",
-                  "weights"}
+                  "weights", "vertical_path", "transcript", "words"}
 
 
 def covers(h: dict, event) -> bool:

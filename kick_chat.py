@@ -68,6 +68,8 @@ LAG_MIN_PAIRS = 30
 MIN_MESSAGES = 20  # fewer messages than this over a VOD is no signal
 MIN_COVERAGE_S = 600.0  # a partial fetch must cover this much (or half the stream) to be used
 DENSE_MIN_S = 15.0  # a fetched stretch this long has every feature; a shorter one, its rate
+PAGE_STANDS_S = CHAT_SMOOTH_S  # a lone page's rate stands for this long around it ...
+RATE_BASE_PAGES = 9  # ... relative to the median rate of this many stretches nearest to it
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -263,21 +265,57 @@ def chat_features(messages: ChatMessages, n_windows: int, window_s: float, *,
                          _bin(t, n_windows, window_s, messages.short),
                          covered, window_s, overall, observed=observed)
     # a stretch as long as the VOD is the whole chat, however short the VOD
-    rate_only = covered & (stretch < min(DENSE_MIN_S, duration_s))
-    if rate_only.any():
-        # one page's messages over its own span: the coarse curve's value where it landed
-        base = local_baseline(np.where(covered, count / window_s, 0.0), covered, window_s)
-        for lo, hi in spans:
-            if hi - lo >= min(DENSE_MIN_S, duration_s):
-                continue
-            rows = rate_only & (np.arange(n_windows) * window_s + lag_s >= lo - 1e-9) & (
-                (np.arange(n_windows) + 1) * window_s + lag_s <= hi + 1e-9)
-            inside = (messages.time_s >= lo) & (messages.time_s < hi)
-            matrix[rows, 0] = int(inside.sum()) / max(hi - lo, window_s) / base[rows]
+    dense_min = min(DENSE_MIN_S, duration_s)
+    rate_only = covered & (stretch < dense_min)
+    if any(hi - lo < dense_min for lo, hi in spans):
+        covered = covered.copy()
+        dense = covered & ~rate_only
+        for rows, value in _page_rates(messages, spans, dense_min, n_windows, window_s, lag_s,
+                                       duration_s):
+            rows &= ~dense
+            matrix[rows, 0] = value
+            rate_only |= rows
+            covered |= rows
         matrix[rate_only, 1:] = 0.0
     matrix[~covered] = 0.0
     return ChatFeatures(matrix, covered, len(messages), float(lag_s), lag_estimated,
                         rate_only if rate_only.any() else None)
+
+
+def _page_rates(messages: ChatMessages, spans: list[tuple[float, float]], dense_min: float,
+                n_windows: int, window_s: float, lag_s: float, duration_s: float
+                ) -> list[tuple[np.ndarray, float]]:
+    """(rows bool (n,), relative rate) of each fetched stretch shorter than
+    `dense_min` (a lone sampled page): its messages over its own span, relative to the median
+    rate of the RATE_BASE_PAGES stretches nearest to it (each page one sample, so a few
+    pages inside bursts cannot lift the baseline as their many windows would). A page stands
+    for PAGE_STANDS_S around its middle (a dense window's rate is a mean over as long), up
+    to the next stretch: even a page a burst packs into one second covers a few windows."""
+    spans = sorted(spans)
+    mids = np.array([(lo + hi) / 2 for lo, hi in spans])
+    # Kick's created_at is whole seconds (time_s is the middle of the second) while a page's
+    # span is the µs cursors: a page inside a burst spans a second or two, so its messages
+    # are those of the seconds it overlaps (only its own are stored there)
+    created = messages.time_s - 0.5
+    rates = np.array([((created >= np.floor(lo)) & (created < hi)).sum()
+                      / max(hi - lo, window_s) for lo, hi in spans])
+    out = []
+    for k, (lo, hi) in enumerate(spans):
+        if hi - lo >= dense_min:
+            continue
+        near = np.argsort(np.abs(mids - mids[k]), kind="stable")[:RATE_BASE_PAGES]
+        base = max(float(np.median(rates[near])), MIN_BASELINE_PER_S)
+        half = max(hi - lo, PAGE_STANDS_S) / 2
+        wlo = max(mids[k] - half, spans[k - 1][1] if k else 0.0, 0.0)
+        whi = min(mids[k] + half, spans[k + 1][0] if k + 1 < len(spans) else duration_s + 1.0)
+        start = np.arange(n_windows) * window_s + lag_s
+        rows = (start >= wlo - 1e-9) & (start + window_s <= whi + 1e-9)
+        if not rows.any():
+            i = int(np.floor((mids[k] - lag_s) / window_s))
+            if 0 <= i < n_windows:
+                rows[i] = True
+        out.append((rows, float(rates[k]) / base))
+    return out
 
 
 Baseline = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
@@ -502,16 +540,28 @@ PACE_JITTER = 0.3  # each pause is chat_request_interval_s times 1..1.3, at rand
 NEW_PER_PAGE = 22  # a full page brings ~25 messages, ~3 of them repeated from the page before
 COARSE_SPACING_S = 90.0  # the coarse pass: a page every this many seconds ...
 COARSE_MIN = 4  # ... at least this many pages, at most a third of the budget
+COARSE_FIRST = 3  # the first coarse pages (spread by _van_der_corput) go before any target:
+#                   they give the baseline a page's rate is measured against
 FULL_SHARE = 0.8  # a chat that fits in this share of the budget is fetched whole
 CANDIDATE_MIN = 1.5  # an audio/video moment worth a look: its score (z) at least this
 CANDIDATE_GAP_S = 30.0  # candidates at least this far apart
-PROBE_AFTER_S = 10.0  # a probe starts this long after the moment's expected reaction ...
-PROBE_BEFORE_S = 2.0  # ... and pages back to just before the moment
-PROBE_PAGES = 3  # pages a probe gets; one that finds the chat hot gets HOT_PAGES more
-HOT_PAGES = 3
+# A probe is one page whose cursor sits just after the moment's expected reaction: paging
+# back from there, one page (~25 messages: a couple of seconds of a burst, several of a calm
+# chat) already tells a burst by its rate. Only a probe that finds the chat hot gets more.
+PROBE_AFTER_S = 2.0  # the probe's cursor: moment + reaction lag + this ...
+PROBE_BEFORE_S = 2.0  # ... and its pages go back at most to just before the moment
+HOT_PAGES = 2  # a hot probe or coarse page: this many more pages back, and one ahead
+HOT_AHEAD_S = 10.0  # the page ahead pages back from this far past the hot page
 HOT_RATIO = 2.0  # a page whose rate is this many times the coarse baseline is a hot spot
-COARSE_VALUE = 6.0  # the coarse pass goes before all but the hottest targets
-HOT_VALUE = 10.0
+# Which page goes next (the most valuable): the first coarse pages, then one probe per
+# candidate (strongest first), then the rest of the coarse curve, then more pages where a
+# page found the chat hot (its shape, chatters and emotes: every feature, not just the rate).
+COARSE_FIRST_VALUE = 30.0
+PROBE_VALUE = 20.0  # plus the candidate's strength, at most PROBE_STRENGTH_CAP
+PROBE_STRENGTH_CAP = 5.0
+COARSE_VALUE = 10.0
+HOT_VALUE = 5.0  # plus the page's ratio to the baseline, at most HOT_RATIO_CAP
+HOT_RATIO_CAP = 4.0
 
 
 @dataclass
@@ -662,8 +712,9 @@ def fetch_replay(config: Config, channel_id: int, vod_id: str, start_epoch_s: fl
                  deadline: Callable[[], float | None] | None = None) -> ChatReplay:
     """A VOD's chat, `config.chat_mode`: "full" pages backwards from its end to its start
     (see the module docstring); "sampled" spends at most `chat_budget_s` of requests on a
-    coarse rate curve and dense pages around the moments `candidates()` names ((moment s,
-    strength) pairs and the analysis' progress 0..1) and around the curve's hot spots, until
+    coarse rate curve, one page just after the expected reaction to each moment
+    `candidates()` names ((moment s, strength) pairs and the analysis' progress 0..1), and
+    more pages where a page found the chat hot (see the *_VALUE constants for the order), until
     `deadline()` (a time.monotonic() value, None while the analysis runs). Pages already in
     the cache are never asked for again. Never raises for what Kick does: a block, an HTTP
     error or `stop` ends the fetch with `reason` set and what was stored so far."""
@@ -769,8 +820,9 @@ def _sample(fetcher: _Fetcher, duration_s: float, config: Config, progress: Prog
     n_coarse = int(min(max(COARSE_MIN, round(duration_s / COARSE_SPACING_S)), budget // 3))
     step = duration_s / n_coarse
     order = sorted(range(n_coarse - 1), key=_van_der_corput)
-    targets = [_Target(at((i + 1) * step), at((i + 1) * step) - 1, 1, COARSE_VALUE, "coarse")
-               for i in order]
+    targets = [_Target(at((i + 1) * step), at((i + 1) * step) - 1, 1,
+                       COARSE_FIRST_VALUE if k < COARSE_FIRST else COARSE_VALUE, "coarse")
+               for k, i in enumerate(order)]
     coarse_rates = [rate]
     probed: list[float] = []  # moments probed so far (s)
     probe_budget = budget - n_coarse
@@ -784,11 +836,12 @@ def _sample(fetcher: _Fetcher, duration_s: float, config: Config, progress: Prog
                 continue
             probed.append(moment)
             hi = at(min(moment + lag + PROBE_AFTER_S, duration_s + 1.0))
-            targets.append(_Target(hi, at(max(moment - PROBE_BEFORE_S, 0.0)), PROBE_PAGES,
-                                   min(strength, COARSE_VALUE - 0.5), "probe", moment))
+            targets.append(_Target(hi, at(max(moment - PROBE_BEFORE_S, 0.0)), 1,
+                                   PROBE_VALUE + min(strength, PROBE_STRENGTH_CAP), "probe",
+                                   moment))
         live = [t for t in targets if t.pages > 0
                 and descend(t.hi_us, fetcher.spans) > max(t.lo_us, start_us)]
-        if analysed < 1.0:  # spend on probes in step with the analysis, keep the rest
+        if analysed < 1.0:  # spend on targets in step with the analysis, keep the rest
             allowed = probe_budget * analysed - probe_pages
             live = [t for t in live if t.kind == "coarse" or allowed >= 1]
         if not live:
@@ -796,9 +849,6 @@ def _sample(fetcher: _Fetcher, duration_s: float, config: Config, progress: Prog
                 return
             fetcher._pause(max(config.chat_request_interval_s, 0.05))  # wait for candidates
             continue
-        if analysed >= 1.0:  # the moments are final now: they go before the coarse rest
-            for t in live:
-                t.value = min(t.value, 1.0) if t.kind == "coarse" else t.value
         target = max(live, key=lambda t: t.value)
         kind = target.kind
         pages = _page_back(fetcher, _Target(target.hi_us, target.lo_us, 1, 0.0, kind),
@@ -808,7 +858,7 @@ def _sample(fetcher: _Fetcher, duration_s: float, config: Config, progress: Prog
             target.pages = 0
             continue
         page_rate = pages[0][0]
-        target.hi_us = descend(target.hi_us, fetcher.spans)
+        hi_us, target.hi_us = target.hi_us, descend(target.hi_us, fetcher.spans)
         if kind == "coarse":
             coarse_rates.append(page_rate)
         else:
@@ -817,14 +867,12 @@ def _sample(fetcher: _Fetcher, duration_s: float, config: Config, progress: Prog
         ratio = page_rate / baseline
         if kind in ("coarse", "probe") and ratio >= HOT_RATIO and len(coarse_rates) >= 2:
             # a hot spot: its shape - back to where it began, and on past where it ended
-            logger.debug("chat hot spot at %.0f s (x%.1f)", (target.hi_us - start_us) / us,
-                         ratio)
-            targets.append(_Target(target.hi_us, target.hi_us - 30 * us, HOT_PAGES,
-                                   HOT_VALUE + ratio, "hot"))
-            if kind == "coarse":
-                ahead = target.hi_us + 20 * us
-                targets.append(_Target(min(ahead, end_us), target.hi_us, 1, HOT_VALUE, "hot"))
-            target.pages = 0 if kind == "probe" else target.pages
+            logger.debug("chat hot spot at %.0f s (x%.1f)", (hi_us - start_us) / us, ratio)
+            value = HOT_VALUE + min(ratio, HOT_RATIO_CAP)
+            lo_us = target.lo_us if kind == "probe" else target.hi_us - 30 * us
+            targets.append(_Target(target.hi_us, lo_us, HOT_PAGES, value, "hot"))
+            targets.append(_Target(min(hi_us + int(HOT_AHEAD_S * us), end_us), hi_us, 1,
+                                   value, "hot"))
 
 
 def _gaps(spans: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
@@ -1082,7 +1130,10 @@ def _assemble_sampled(replay: ChatReplay, messages: ChatMessages, n_windows: int
                                 else "the chat replay has no messages")
         return None, unavailable(why), [f"chat: unavailable ({why}) - ranked on audio and "
                                         "video"]
-    covered, _ = span_coverage(n_windows, window_s, spans, 0.0)
+    # the lag is read off dense stretches only: a lone page is a second or a few, and the
+    # correlation of scattered single windows picks whatever lag lines a few pages up
+    covered, stretch = span_coverage(n_windows, window_s, spans, 0.0)
+    covered &= stretch >= min(DENSE_MIN_S, duration_s)
     lag_s, estimated = config.chat_lag_s, False
     if reference is not None:
         rate = chat_rate(messages, n_windows, window_s, covered)

@@ -216,15 +216,34 @@ def kick_vod_with_chat(hls: Path, minutes: float, work: Path) -> tuple[tuple, di
     return row, chat
 
 
+def chat_summary(chat: dict) -> str:
+    return (f"Kick VOD with chat ({CHAT_RATE_PER_S:g} messages/s, a burst after each planted "
+            f"moment, Kick's burst block): {chat['requests']} chat requests, "
+            f"{chat['blocks']} blocks, {chat['wait_s']:.1f} s waited for chat after the "
+            f"{chat['analysis_s']:.1f} s analysis, the chat-only list found "
+            f"{chat['found']}/{chat['events']} planted moments"
+            + (f" ({chat['reason']})" if chat["reason"] else "")
+            + " - targets: <= 80 requests, <= 30 s wait, >= 80 % found")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
+    parser.add_argument("--only", choices=["kick"],
+                        help="run one case alone (kick: the Kick VOD with chat)")
     args = parser.parse_args()
     ffmpeg = media.find_ffmpeg()
     source, hls = build_media(args.minutes, ffmpeg)
     duration = args.minutes * 60
     work = CACHE / f"work_{os.getpid()}"
+    if args.only == "kick":
+        try:
+            _, chat = kick_vod_with_chat(hls, args.minutes, work)
+        finally:
+            subprocess.run(["rm", "-rf", str(work)], check=False)
+        print(chat_summary(chat))
+        return
     server, base = serve(hls.parent)
     rows = []
     try:
@@ -286,14 +305,7 @@ def main() -> None:
             "-" if peak is None else f"{peak / 1024:.0f}", note]) + " |")
     events = len(events_for(args.minutes))
     summary = (f"planted events found in the top {min(10, events)}: HLS {found}/{events}, "
-               f"local {found_local}/{events}\n\n"
-               f"Kick VOD with chat ({CHAT_RATE_PER_S:g} messages/s, a burst after each planted "
-               f"moment, Kick's burst block): {chat['requests']} chat requests, "
-               f"{chat['blocks']} blocks, {chat['wait_s']:.1f} s waited for chat after the "
-               f"{chat['analysis_s']:.1f} s analysis, the chat-only list found "
-               f"{chat['found']}/{chat['events']} planted moments"
-               + (f" ({chat['reason']})" if chat["reason"] else "")
-               + " - targets: <= 80 requests, <= 30 s wait, >= 80 % found")
+               f"local {found_local}/{events}\n\n" + chat_summary(chat))
     text = "\n".join(table) + "\n\n" + summary
     print(text)
     if not args.no_append:

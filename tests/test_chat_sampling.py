@@ -174,3 +174,74 @@ def test_an_eight_hour_vod_stays_within_the_default_budget(tmp_path):
         replay = fetch(config, duration, candidates=candidates(moments))
         assert replay.requests == len(chat_requests(server)) <= 60
         assert not replay.complete and replay.spans
+
+
+def test_every_candidate_gets_a_probe_page_before_any_gets_more(kick):
+    """When time allows only a page or two per candidate (the budget stands in for the tail
+    here), each candidate gets one page just after its expected reaction before any gets a
+    second, and those lone pages are enough for the chat-only list to find every burst."""
+    server, config = kick
+    config = config.replace(chat_budget_s=20.0)
+    replay = fetch(config, candidates=candidates())
+    assert replay.requests == len(chat_requests(server)) <= 20
+    cursors = [int(r.query.split("=")[1]) / 1e6 - START for r in chat_requests(server)]
+    for moment in MOMENTS + DECOYS:
+        assert any(moment < c <= moment + LAG_S + 15 for c in cursors), moment
+    ranking, block, _ = chat_list(replay, config)
+    assert found(ranking.chat_highlights) == list(MOMENTS)
+    assert block["dense_s"] == 0  # rate-only pages: found by their rate alone
+
+
+def second_precise(times_s):
+    """Kick's created_at is whole seconds: ChatMessages' time is the middle of the second."""
+    t = np.floor(np.asarray(times_s, np.float64)) + 0.5
+    n = len(t)
+    return kick_chat.ChatMessages(t, np.arange(n, dtype=np.int64), np.zeros(n, np.int32),
+                                  np.zeros(n, bool))
+
+
+def test_a_lone_page_inside_a_burst_reads_as_a_burst():
+    """A page a burst packs into under a second (its cursors mid-second, its messages' times
+    whole seconds) still has its messages and its rate, spread over a few windows so the
+    ranking's smoothing does not wash it out; pages in bursts nearby do not lift the
+    baseline it is measured against."""
+    rng = np.random.default_rng(1)
+    calm = [(t, t + 8.0) for t in (100.0, 300.0, 700.0, 900.0, 1100.0, 1300.0)]
+    bursts = [(500.6, 501.55), (560.3, 561.9), (620.2, 621.4)]
+    times = [rng.uniform(lo, hi, 24) for lo, hi in calm]
+    times += [rng.uniform(lo, hi, 25) for lo, hi in bursts]
+    messages = second_precise(np.concatenate(times))
+    chat = kick_chat.chat_features(messages, 1400, 1.0, duration_s=1400.0, lag_s=0.0,
+                                   spans=sorted(calm + bursts))
+    calm_rate = chat.matrix[chat.covered & (np.arange(1400) < 400), 0]
+    assert np.allclose(calm_rate.mean(), 1.0, atol=0.3)
+    for lo, hi in bursts:
+        rows = np.flatnonzero(chat.covered & (np.abs(np.arange(1400) + 0.5 - (lo + hi) / 2)
+                                              < 5))
+        assert len(rows) >= 4 and chat.rate_only[rows].all()
+        assert chat.matrix[rows, 0].min() > 5  # ~20 a second against a calm 3
+        assert (chat.matrix[rows, 1:] == 0).all()
+
+
+def test_the_lag_is_not_read_off_lone_pages(kick):
+    """Scattered single pages line up with the audio at whatever lag a few of them happen to:
+    the lag of a sampled chat without dense stretches is the configured one."""
+    server, config = kick
+    n = int(HOUR_S)
+    rng = np.random.default_rng(5)
+    spans, times = [], []
+    reference = np.zeros(n)
+    for t in np.arange(60.0, HOUR_S - 60, 45.0):  # 10-s pages, a third of them busy ...
+        spans.append((t, t + 10.0))
+        busy = rng.random() < 0.3
+        times.append(rng.uniform(t + 6.0 if busy else t, t + 10.0, 25))
+        if busy:  # ... 4 s after the "audio" peaks: a lag a few pages happen to line up
+            reference[int(t) + 2:int(t) + 6] = 5.0
+    messages = second_precise(np.concatenate(times))
+    replay = kick_chat.ChatReplay([(START + t - 0.5, i, "x") for i, t in
+                                   enumerate(messages.time_s)], START, 0.0, False,
+                                  spans=spans, mode="sampled", requests=len(spans))
+    chat, block, _ = kick_chat.assemble(replay, n, 1.0, HOUR_S, reference, np.ones(n, bool),
+                                        config)
+    assert chat is not None and not block["lag_estimated"]
+    assert block["lag_s"] == config.chat_lag_s

@@ -142,13 +142,15 @@ class ModalityInput:
 class Scores:
     """Per-window scores of a stream. `parts` (name -> float32 (n,)) are each signal's
     heuristic/model blend, NaN where a signal does not cover a window; `z` its z-scores;
-    `combined` the weighted mean of the signals present in each window (NaN where `valid`
-    is not); `ml` the mean of the models' scores, or None without a model."""
+    `combined` their fusion in each window (NaN where `valid` is not), with `peak_share` of
+    it the strongest signal's (`Fusion`); `ml` the mean of the models' scores, or None
+    without a model."""
 
     combined: np.ndarray
     parts: dict[str, np.ndarray]
     z: dict[str, np.ndarray]
     ml: np.ndarray | None = None
+    peak_share: float = 0.0
 
     @property
     def audio(self) -> np.ndarray | None:
@@ -237,7 +239,8 @@ def blend(inputs: Sequence[ModalityInput], valid: np.ndarray, ml_share: float,
     combined = np.where(valid, mean, np.nan).astype(np.float32)
     models = [m.ml for m in inputs if m.ml is not None]
     return Scores(combined, parts, {m.name: m.z for m in inputs},
-                  np.mean(models, axis=0).astype(np.float32) if models else None)
+                  np.mean(models, axis=0).astype(np.float32) if models else None,
+                  fusion.peak_share)
 
 
 def contributions(z_row: np.ndarray, names: tuple[str, ...], weights: dict[str, float]
@@ -305,15 +308,16 @@ def explain(rank: int, span: Span, scores: Scores, config: Any,
 
 def fused_weights(scores: Scores, i: int, config: Any) -> dict[str, float]:
     """Each signal's share of window `i`'s combined score (they sum to 1): its share of the
-    weighted mean, plus `fusion_peak_share` for the strongest signal there. Signals absent
-    from the window (chat where there is none) have none."""
+    weighted mean, plus the fusion's `peak_share` for the strongest signal there (as `blend`
+    fused them: a live run fuses with no peak share). Signals absent from the window (chat
+    where there is none) have none."""
     present = {m.name: m.share(config) for m in modalities()
                if m.name in scores.parts and np.isfinite(scores.parts[m.name][i])
                and m.share(config) > 0}
     total = sum(present.values())
     if not total:
         return {}
-    peak = float(getattr(config, "fusion_peak_share", 0.0))
+    peak = scores.peak_share
     best = max(present, key=lambda name: scores.parts[name][i])
     return {name: (1 - peak) * w / total + (peak if name == best else 0.0)
             for name, w in present.items()}
@@ -428,7 +432,7 @@ def select_spans(score: np.ndarray, window_s: float, duration_s: float, *, top_n
     chosen event is that moment again. A moment within `min_gap_s` of a chosen one is a streak
     (the fight, then the chase): both become one clip when it fits `max_clip_length_s`, else
     clips that touch. Padding never costs a moment: where two clips' padding would overlap,
-    it is trimmed to meet half-way between the moments.
+    the lower-ranked clip gives way, down to its own moment (`_make_room`).
     """
     n = len(score)
     if n == 0:
@@ -463,16 +467,17 @@ def select_spans(score: np.ndarray, window_s: float, duration_s: float, *, top_n
         if streak:
             merged = _merge(streak, ev_start, ev_end, padded)
             if merged.end >= merged.event_end:  # the clip holds the whole streak
-                at = chosen.index(streak[0])
+                slot = chosen.index(streak[0])
                 rest = [c for c in chosen if c not in streak]
-                chosen = _make_room(rest, merged, at)
+                chosen = _make_room(rest, merged, slot)
                 continue  # one clip for the streak: no new highlight
             if any(ev_start <= c.peak < ev_end for c in streak):
                 continue  # the shoulder of a bigger moment, too long to join it
         start, end = padded(ev_start, ev_end)
         if at >= end:  # a moment longer than a clip holds: the clip keeps its peak
-            start, end = (round(max(0.0, min(at + post_roll_s, duration_s) - (end - start)), 3),
-                          round(min(at + post_roll_s, duration_s), 3))
+            length = end - start
+            end = round(min(at + post_roll_s, duration_s), 3)
+            start = round(max(0.0, end - length), 3)
         span = Span(round(at, 3), round(ev_start, 3), round(ev_end, 3), start, end, p,
                     round(float(smoothed[p]), 3))
         chosen = _make_room(chosen, span)

@@ -1095,12 +1095,7 @@ def assemble(replay: ChatReplay, n_windows: int, window_s: float, duration_s: fl
         return None, unavailable(why), [f"chat: unavailable ({why}) - ranked on audio and "
                                         "video"]
     covered = coverage(n_windows, window_s, duration_s, replay.covered_from_s, 0.0)
-    lag_s, estimated = config.chat_lag_s, False
-    if reference is not None:
-        rate = chat_rate(messages, n_windows, window_s, covered)
-        lag_s, estimated = estimate_lag(rate, reference, window_s,
-                                        max_lag_s=config.chat_max_lag_s,
-                                        default_s=config.chat_lag_s, mask=valid & covered)
+    lag_s, estimated = _lag(messages, n_windows, window_s, covered, reference, valid, config)
     chat = chat_features(messages, n_windows, window_s, duration_s=duration_s, lag_s=lag_s,
                          covered_from_s=replay.covered_from_s, lag_estimated=estimated)
     block: dict[str, Any] = {"available": True, "messages": chat.messages, "lag_s": lag_s,
@@ -1115,6 +1110,17 @@ def assemble(replay: ChatReplay, n_windows: int, window_s: float, duration_s: fl
                      f"{hms(replay.covered_from_s)}-{hms(duration_s)}; before that ranked "
                      f"on audio and video ({more})")
     return chat, block, notes
+
+
+def _lag(messages: ChatMessages, n_windows: int, window_s: float, covered: np.ndarray,
+         reference: np.ndarray | None, valid: np.ndarray, config: Config) -> tuple[float, bool]:
+    """The chat's reaction lag (s) and whether it was estimated from `reference` (the stream's
+    audio/video score) over the `covered` windows, else `config.chat_lag_s`."""
+    if reference is None:
+        return config.chat_lag_s, False
+    rate = chat_rate(messages, n_windows, window_s, covered)
+    return estimate_lag(rate, reference, window_s, max_lag_s=config.chat_max_lag_s,
+                        default_s=config.chat_lag_s, mask=valid & covered)
 
 
 def _assemble_sampled(replay: ChatReplay, messages: ChatMessages, n_windows: int,
@@ -1134,12 +1140,7 @@ def _assemble_sampled(replay: ChatReplay, messages: ChatMessages, n_windows: int
     # correlation of scattered single windows picks whatever lag lines a few pages up
     covered, stretch = span_coverage(n_windows, window_s, spans, 0.0)
     covered &= stretch >= min(DENSE_MIN_S, duration_s)
-    lag_s, estimated = config.chat_lag_s, False
-    if reference is not None:
-        rate = chat_rate(messages, n_windows, window_s, covered)
-        lag_s, estimated = estimate_lag(rate, reference, window_s,
-                                        max_lag_s=config.chat_max_lag_s,
-                                        default_s=config.chat_lag_s, mask=valid & covered)
+    lag_s, estimated = _lag(messages, n_windows, window_s, covered, reference, valid, config)
     chat = chat_features(messages, n_windows, window_s, duration_s=duration_s, lag_s=lag_s,
                          lag_estimated=estimated, spans=spans)
     rate_only = chat.rate_only if chat.rate_only is not None else np.zeros(n_windows, bool)

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from scoring import REASON_WORDS
+
 # What a high value of a feature looked like, said to a streamer.
 PHRASES = {
     "rms_mean": "things got loud", "rms_max": "things got loud",
@@ -74,10 +76,6 @@ def feature_of(reason: str) -> str:
     text = _NUMBERS.sub("", str(reason)).strip()
     if text in PHRASES or "_" in text:
         return text
-    try:
-        from scoring import REASON_WORDS
-    except ImportError:  # scoring words reasons some other way now
-        REASON_WORDS = {}  # noqa: N806
     for name, words in REASON_WORDS.items():
         if words == text:
             return name
@@ -86,23 +84,21 @@ def feature_of(reason: str) -> str:
 
 def phrase(feature: str) -> str:
     """A feature (or a reason) as a streamer would say it happened."""
-    if feature in PHRASES:
-        return PHRASES[feature]
-    for prefix, said, _ in FAMILIES:
-        if prefix in feature:
-            return said
-    return _words(feature)
+    return _say(feature, PHRASES, 1)
 
 
 def taste(feature: str) -> str:
     """A feature as a kind of moment someone keeps or skips ("loud moments"); "" for one
     that names no kind of moment a person would recognise (timbre coefficients)."""
-    if feature in TASTES:
-        return TASTES[feature]
-    for prefix, _, liked in FAMILIES:
-        if prefix in feature:
-            return liked
-    return _words(feature)
+    return _say(feature, TASTES, 2)
+
+
+def _say(feature: str, words: dict[str, str], column: int) -> str:
+    """`words[feature]`, else its family's words (`FAMILIES`' `column`), else the name."""
+    if feature in words:
+        return words[feature]
+    family = next((f for f in FAMILIES if f[0] in feature), None)
+    return family[column] if family else _words(feature)
 
 
 def _words(name: str) -> str:

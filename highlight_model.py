@@ -339,10 +339,7 @@ class MLHighlightModel:
         one, else the global one."""
         if not (channel and self._path(modality, channel).exists()):
             channel = None
-        key = self._key(modality, channel)
-        if key not in self._fitted:
-            self._fitted[key] = self._load(self._path(modality, channel))
-        fitted = self._fitted[key]
+        fitted = self._cached(modality, channel)
         if fitted is not None and fitted.feature_names != tuple(feature_names):
             logger.warning("%s model was trained on other features; ignoring it", modality)
             return None
@@ -350,6 +347,13 @@ class MLHighlightModel:
             logger.info("%s model predates learning corrections; it is refit", modality)
             return None
         return fitted
+
+    def _cached(self, modality: str, channel: str | None) -> TreeEnsemble | None:
+        """The saved model of `modality` (a channel's own, if given), loaded once."""
+        key = self._key(modality, channel)
+        if key not in self._fitted:
+            self._fitted[key] = self._load(self._path(modality, channel))
+        return self._fitted[key]
 
     def _load(self, path: Path) -> TreeEnsemble | None:
         if not path.exists():
@@ -378,10 +382,8 @@ class MLHighlightModel:
     def is_stale(self, modality: str, channel: str | None = None) -> bool:
         """Whether a refit could learn something: no model yet, ratings added or changed since
         the last fit, or a quarter more samples stored."""
-        if not self._path(modality, channel).exists():
-            return True
-        fitted = self._load(self._path(modality, channel))
-        if fitted is None or not fitted.residual:
+        fitted = self._cached(modality, channel)
+        if fitted is None or not fitted.residual:  # none yet, or one of the old kind
             return True
         last = json.loads(self.store.get_meta(f"fit:{self._key(modality, channel)}") or "{}")
         samples, ratings = self.store.fit_counts(modality, channel)

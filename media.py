@@ -513,8 +513,9 @@ def clip_argv(ffmpeg: str, source: str, start_s: float, duration_s: float, out_p
 
 
 def _thumbnail_output(out_path: str, width_px: int = THUMBNAIL_WIDTH_PX) -> list[str]:
-    return ["-frames:v", "1", "-vf", f"scale={width_px}:-2", "-q:v", "3", "-f", "image2",
-            out_path]
+    """One JPEG frame, `width_px` wide (0: the source's own size)."""
+    scale = ["-vf", f"scale={width_px}:-2"] if width_px else []
+    return ["-frames:v", "1", *scale, "-q:v", "3", "-f", "image2", out_path]
 
 
 def thumbnail_argv(ffmpeg: str, source: str, at_s: float, out_path: str,
@@ -938,6 +939,7 @@ def _smart_cut_in(ffmpeg: str, source: str, plan: SmartCutPlan, has_audio: bool,
 
 
 def make_thumbnail(ffmpeg: str, source: str, at_s: float, target: Path,
-                   timeout_s: float = 120.0, cancel: threading.Event | None = None) -> Path:
+                   timeout_s: float = 120.0, cancel: threading.Event | None = None,
+                   width_px: int = THUMBNAIL_WIDTH_PX) -> Path:
     return write_atomically(target, lambda tmp: run_ffmpeg(
-        thumbnail_argv(ffmpeg, source, at_s, str(tmp)), timeout_s, cancel))
+        thumbnail_argv(ffmpeg, source, at_s, str(tmp), width_px), timeout_s, cancel))

@@ -157,10 +157,7 @@ def vertical_argv(ffmpeg: str, clip: str, out_path: str, graph: str, *,
 def still(ffmpeg: str, clip: Path, target: Path, timeout_s: float = 120.0) -> Path:
     """A full-size JPEG of the clip's middle frame (the box editor's picture)."""
     at = max(0.0, (media.probe_media(ffmpeg, str(clip)).duration_s or 0.0) / 2)
-    return media.write_atomically(target, lambda tmp: media.run_ffmpeg(
-        [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-         *media.input_args(str(clip), at), "-frames:v", "1", "-q:v", "3", "-f", "image2",
-         str(tmp)], timeout_s))
+    return media.make_thumbnail(ffmpeg, str(clip), at, target, timeout_s, width_px=0)
 
 
 def render_vertical(ffmpeg: str, clip: Path, layout: Layout, *, ass: Path | None = None,

@@ -77,7 +77,11 @@ STAGES = {"resolve": (0.0, 0.02), "analysis": (0.02, 0.85),
 
 def stage(progress: Progress, name: str) -> Progress:
     """`progress` for one stage: its 0-1 mapped onto the stage's stretch of the bar."""
-    lo, hi = STAGES[name]
+    return within(progress, *STAGES[name])
+
+
+def within(progress: Progress, lo: float, hi: float) -> Progress:
+    """`progress` with its 0-1 mapped onto [lo, hi]."""
     return lambda fraction, message: progress(lo + (hi - lo) * fraction, message)
 
 
@@ -219,14 +223,14 @@ class KickClipGenerator:
                 if config.make_clips:
                     highlights, failed, clip_notes = clips.cut_all(
                         processor.ffmpeg, urls, info, highlights, run_dir, config,
-                        _part(stage(progress, "clips"), 0, _shorts_share(config)), cancel)
+                        within(stage(progress, "clips"), 0, _shorts_share(config)), cancel)
                     notes += clip_notes
             if config.make_clips and (config.vertical or config.captions):
                 with watch("shorts"):
                     made = shorts.make_shorts(
                         processor.ffmpeg, highlights, cut_url=urls.cut, identity=src.identity,
                         duration_s=duration, config=config, cancel=cancel,
-                        progress=_part(stage(progress, "clips"), _shorts_share(config), 1))
+                        progress=within(stage(progress, "clips"), _shorts_share(config), 1))
                 highlights, box = made.highlights, made.facecam
                 failed, notes = sorted(failed + made.failed, key=lambda f: f["rank"]), \
                     notes + made.notes
@@ -632,9 +636,6 @@ def _shorts_share(config: Config) -> float:
     """The share of the clips' stretch of the progress bar the 9:16 clips and captions take."""
     return 0.5 if config.vertical or config.captions else 1.0
 
-
-def _part(progress: Progress, lo: float, hi: float) -> Progress:
-    return lambda fraction, message: progress(lo + (hi - lo) * fraction, message)
 
 
 def _learned() -> list[scoring.Modality]:

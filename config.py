@@ -96,7 +96,8 @@ class Config:
     audio_weight: float = _opt(0.5, "share of the audio score in the combined score")
     video_weight: float = _opt(0.5, "share of the video score in the combined score")
     heuristic_weight: float = _opt(0.6, "share of the heuristic when a trained model exists")
-    smooth_s: float = _opt(3.0, "scores are smoothed over this many seconds before picking")
+    smooth_s: float = _opt(8.0, "scores are averaged over this many seconds before picking: a "
+                           "moment is seconds of action, not one bang")
     fusion_peak_share: float = _opt(0.5, "share of the strongest signal in a window's score "
                                     "(the rest: the signals' weighted mean)")
     context_s: float = _opt(24.0, "each signal is measured against this many seconds before "
@@ -160,6 +161,8 @@ class Config:
     live_baseline_s: float = _opt(600.0, "live scores are relative to this many past seconds")
     live_warmup_s: float = _opt(60.0, "no live clip before this many seconds are analysed")
     live_threshold: float = _opt(2.0, "live: the smoothed score that starts a clip")
+    live_smooth_s: float = _opt(3.0, "live: the trigger averages the last this many seconds "
+                                "(shorter than smooth_s: a live clip must not wait)")
     live_trigger_s: float = _opt(3.0, "live: seconds the score must stay above the threshold")
     live_max_event_s: float = _opt(50.0, "live: a moment longer than this is cut at this length")
     live_max_clips_per_hour: int = _opt(0, "live: at most this many clips per hour (0: no cap)")
@@ -275,6 +278,7 @@ class Config:
                "live_chat_backoff_s must be between 0 and 60 s")
         _check(0.0 <= self.heuristic_weight <= 1.0, "heuristic_weight must be between 0 and 1")
         _check(self.smooth_s >= 0, "smooth_s must not be negative")
+        _check(self.live_smooth_s >= 0, "live_smooth_s must not be negative")
         _check(0 <= self.fusion_peak_share <= 1, "fusion_peak_share must be between 0 and 1")
         _check(0 <= self.context_s <= 3600, "context_s must be between 0 and 3600 seconds")
         _check(0 <= self.context_guard_s <= 600,

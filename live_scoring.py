@@ -173,7 +173,7 @@ def _z_against_past(history: np.ndarray, new: np.ndarray, use: np.ndarray) -> np
 class LiveTrigger:
     """Turns the growing combined score into clip spans, one second at a time.
 
-    Fires when the trailing `smooth_s` mean of the score stays >= `threshold` for `hold_s`
+    Fires when the trailing `live_smooth_s` mean of the score stays >= `threshold` for `hold_s`
     (only once the scorer is warm); the event then grows as VOD selection grows it
     (`scoring.event_bounds` around the peak, at half-way between the recent median and the
     peak) and ends when the score has fallen below that level for two seconds (or after
@@ -195,7 +195,7 @@ class LiveTrigger:
         Returns a finished event's clip span, or None."""
         c = self.config
         w = self.window_s
-        smooth_n = max(1, int(round(c.smooth_s / w)))
+        smooth_n = max(1, int(round(c.live_smooth_s / w)))
         recent = score[max(0, i - smooth_n + 1): i + 1]
         smoothed = float(np.mean(recent)) if np.isfinite(recent).all() else -math.inf
         if self._active_from is None:

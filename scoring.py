@@ -369,14 +369,16 @@ def rank(scores: Scores, valid: np.ndarray, window_s: float, duration_s: float,
                    notes)
 
 
-def smooth(score: np.ndarray, width: int) -> np.ndarray:
-    """Centred moving average over `width` windows (edges use what exists)."""
+def smooth(score: np.ndarray, width: int, valid: np.ndarray | None = None) -> np.ndarray:
+    """Centred moving average over `width` windows of the `valid` ones (default all; edges and
+    gaps use what exists, a window with no valid neighbour keeps its value)."""
     if width <= 1 or len(score) == 0:
         return score.astype(np.float32)
     kernel = np.ones(width)
-    num = np.convolve(score, kernel, mode="same")
-    den = np.convolve(np.ones(len(score)), kernel, mode="same")
-    return (num / den).astype(np.float32)
+    weight = np.ones(len(score)) if valid is None else np.asarray(valid, np.float64)
+    num = np.convolve(np.where(weight > 0, score, 0.0), kernel, mode="same")
+    den = np.convolve(weight, kernel, mode="same")
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), score).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -437,7 +439,7 @@ def select_spans(score: np.ndarray, window_s: float, duration_s: float, *, top_n
     n = len(score)
     if n == 0:
         return []
-    smoothed = smooth(score, max(1, int(round(smooth_s / window_s))))
+    smoothed = smooth(score, max(1, int(round(smooth_s / window_s))), valid)
     if valid is not None:
         smoothed = np.where(valid, smoothed, -np.inf)
     left = np.r_[-np.inf, smoothed[:-1]]

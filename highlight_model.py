@@ -34,6 +34,10 @@ RATED_SAMPLE_WEIGHT = 10.0
 # A rating r in [0, 1] becomes a target on the heuristic's scale: skip ~ a dull window,
 # keep ~ a clear highlight.
 RATING_TARGET_LOW, RATING_TARGET_HIGH = -1.0, 5.0
+# A correction must rest on at least this many windows (six rated clips' worth): with
+# smaller leaves 20 ratings taught the trees one stream's quirks, and the next stream's calm
+# stretches rose into its top N (measured on eval/real_media.py's tune streams).
+MIN_WINDOWS_PER_LEAF = 30
 RATINGS_FOR_HALF = 25  # ratings at which the model's extra share is half-way grown
 CHANNEL_MIN_RATINGS = 20  # a channel gets its own model from this many ratings on
 
@@ -413,7 +417,8 @@ class MLHighlightModel:
                           0.0)
         weight = np.where(rated, RATED_SAMPLE_WEIGHT, 1.0)
         pipeline = make_pipeline(StandardScaler(),
-                                 GradientBoostingRegressor(n_estimators=100, random_state=0))
+                                 GradientBoostingRegressor(n_estimators=100, random_state=0,
+                                                           min_samples_leaf=MIN_WINDOWS_PER_LEAF))
         pipeline.fit(x, target, gradientboostingregressor__sample_weight=weight)
         import joblib
 

@@ -69,6 +69,8 @@ LIVE_CHAT_URL = ("wss://ws-us2.pusher.com/app/32cbd69e4b950bf97679"
 EXPORT_KINDS = ("otio", "fcpxml", "edl", "chapters", "csv")
 CHAT_MODES = ("sampled", "full")
 
+VERTICAL_ENCODERS = ("auto", "libx264", "h264_nvenc", "h264_qsv", "h264_amf",
+                     "h264_videotoolbox")  # shorts.ENCODERS; config imports nothing heavy
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 
 
@@ -190,6 +192,9 @@ class Config:
                                "(split when a webcam is found, else fit)")
     facecam: str = _opt("", "the webcam's box X,Y,W,H in source pixels (default: found)")
     vertical_preset: str = _opt("ultrafast", "x264 preset of the 9:16 clips")
+    vertical_encoder: str = _opt("auto", "H.264 encoder of the 9:16 clips: auto (a GPU's when "
+                                         "one works here: NVENC, Quick Sync, AMF, "
+                                         "VideoToolbox; else libx264), or one by name")
     captions: bool = _opt(False, "transcribe the clips: .srt/.vtt, transcript, burned into "
                                  "the 9:16 clips")
     captions_model: str = _opt("base.en", "Whisper model name or folder for --captions")
@@ -305,6 +310,8 @@ class Config:
             re.fullmatch(r"\s*\d+(\s*,\s*\d+){3}\s*", self.facecam) is not None
             and min(box[2:]) >= 16),
             "facecam must be X,Y,W,H (four whole numbers, source pixels; W and H at least 16)")
+        _check(self.vertical_encoder in VERTICAL_ENCODERS,
+               f"vertical_encoder must be one of {', '.join(VERTICAL_ENCODERS)}")
         _check(self.vertical_preset in X264_PRESETS,
                f"vertical_preset must be one of {', '.join(X264_PRESETS)}")
         _check(bool(self.captions_model.strip()), "captions_model must name a model or folder")

@@ -43,6 +43,7 @@ OPTIONS = {
     "--layout": ("layout", str),
     "--facecam": ("facecam", str),
     "--captions-model": ("captions_model", str),
+    "--vertical-encoder": ("vertical_encoder", str),
 }
 
 
@@ -133,7 +134,8 @@ def error_line(err: KickClipError, flags_used: set[str]) -> str:
 
 def _metavar(name: str, kind: type) -> str:
     special = {"dask_scheduler": "ADDRESS", "kick_token": "TOKEN", "exports": "KINDS",
-               "facecam": "X,Y,W,H", "layout": "split|fit|crop", "captions_model": "NAME|DIR"}
+               "facecam": "X,Y,W,H", "layout": "split|fit|crop", "captions_model": "NAME|DIR",
+               "vertical_encoder": "auto|libx264|h264_nvenc|h264_qsv|h264_amf|h264_videotoolbox"}
     if name in special:
         return special[name]
     if name.endswith("_s"):

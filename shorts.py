@@ -36,6 +36,11 @@ OUT_W, OUT_H = 1080, 1920
 LAYOUTS = ("auto", "split", "fit", "crop")
 TOP_MIN_PX, TOP_MAX_PX = 480, 864  # the webcam band: between a quarter and 45% of the height
 VERTICAL_CRF = 23
+# GPU encoders a streamer's machine often has (the one OBS streams with), fastest first. A 9:16
+# clip is ~2 million pixels a frame: libx264's fastest preset needs ~9 CPU-s per 30 s of it.
+HARDWARE_ENCODERS = ("h264_nvenc", "h264_qsv", "h264_amf", "h264_videotoolbox")
+ENCODERS = ("auto", "libx264") + HARDWARE_ENCODERS
+HARDWARE_RATE = ("-b:v", "8M", "-maxrate", "12M", "-bufsize", "16M")  # every one takes these
 RENDERS_AT_ONCE = 2  # two encodes overlap one's decoding with the other's encoding
 SUFFIX = "_9x16"
 # Shorts apps lay their own buttons over the right edge and captions/description over the
@@ -144,14 +149,56 @@ def with_captions(layout: Layout, ass: Path, fonts_dir: Path | None) -> str:
     return layout.graph.removesuffix("[v]") + f",ass=filename={_filter_path(ass)}{fonts}[v]"
 
 
+def encoder_args(encoder: str, preset: str) -> list[str]:
+    if encoder == "libx264":
+        return ["-c:v", "libx264", "-preset", preset, "-crf", str(VERTICAL_CRF)]
+    return ["-c:v", encoder, *HARDWARE_RATE]
+
+
 def vertical_argv(ffmpeg: str, clip: str, out_path: str, graph: str, *,
-                  preset: str = "veryfast", threads: int = 0) -> list[str]:
+                  preset: str = "veryfast", threads: int = 0,
+                  encoder: str = "libx264") -> list[str]:
     """Re-encode `clip` through `graph` to a 1080x1920 H.264 MP4; the audio is copied."""
     return [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
             "-threads", str(threads), "-i", clip, "-filter_complex", graph,
-            "-map", "[v]", "-map", "0:a:0?", "-c:v", "libx264", "-preset", preset,
-            "-crf", str(VERTICAL_CRF), "-threads", str(threads), "-c:a", "copy",
+            "-map", "[v]", "-map", "0:a:0?", *encoder_args(encoder, preset),
+            "-threads", str(threads), "-c:a", "copy",
             "-movflags", "+faststart", "-f", "mp4", out_path]
+
+
+_probed: dict[tuple[str, str], bool] = {}
+_probe_lock = threading.Lock()
+
+
+def encoder_works(ffmpeg: str, encoder: str, timeout_s: float = 20.0) -> bool:
+    """Whether this ffmpeg can encode a few 1080x1920 frames with `encoder` here (a GPU
+    encoder needs the GPU and its driver, not only the ffmpeg build). Asked once a process."""
+    key = (ffmpeg, encoder)
+    with _probe_lock:
+        if key not in _probed:
+            argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "lavfi",
+                    "-i", f"color=c=black:s={OUT_W}x{OUT_H}:r=30", "-frames:v", "3",
+                    "-vf", "format=yuv420p", *encoder_args(encoder, "ultrafast"),
+                    "-f", "null", "-"]
+            try:
+                media.run_ffmpeg(argv, timeout_s)
+                _probed[key] = True
+            except media.MediaError:
+                _probed[key] = False
+        return _probed[key]
+
+
+def pick_encoder(ffmpeg: str, requested: str) -> tuple[str, str | None]:
+    """The encoder to use for `requested` (`ENCODERS`) and a note when it is not the one
+    asked for: auto = the first GPU encoder that works here, else libx264."""
+    if requested == "libx264":
+        return "libx264", None
+    if requested == "auto":
+        return next((e for e in HARDWARE_ENCODERS if encoder_works(ffmpeg, e)), "libx264"), None
+    if encoder_works(ffmpeg, requested):
+        return requested, None
+    return "libx264", (f"9:16: {requested} does not work on this machine (no such GPU, or "
+                       "no driver for it), so the clips were encoded with libx264")
 
 
 def still(ffmpeg: str, clip: Path, target: Path, timeout_s: float = 120.0) -> Path:
@@ -163,11 +210,12 @@ def still(ffmpeg: str, clip: Path, target: Path, timeout_s: float = 120.0) -> Pa
 def render_vertical(ffmpeg: str, clip: Path, layout: Layout, *, ass: Path | None = None,
                     fonts_dir: Path | None = None, preset: str = "veryfast",
                     threads: int = 0, timeout_s: float = 600.0,
-                    cancel: threading.Event | None = None) -> Path:
+                    cancel: threading.Event | None = None, encoder: str = "libx264") -> Path:
     """Write the 9:16 version of `clip` beside it, atomically; returns its path."""
     graph = with_captions(layout, ass, fonts_dir) if ass else layout.graph
     return media.write_atomically(vertical_path(clip), lambda tmp: media.run_ffmpeg(
-        vertical_argv(ffmpeg, str(clip), str(tmp), graph, preset=preset, threads=threads),
+        vertical_argv(ffmpeg, str(clip), str(tmp), graph, preset=preset, threads=threads,
+                      encoder=encoder),
         timeout_s, cancel))
 
 
@@ -232,6 +280,11 @@ def make_shorts(ffmpeg: str, highlights: list[Any], *, cut_url: str, identity: s
             notes.append("9:16: no webcam found, so the split layout fell back to fit (pass "
                          "its box to use split)")
         layout = make_layout(name, width, height, box)
+        encoder, note = pick_encoder(ffmpeg, config.vertical_encoder)
+        if note:
+            notes.append(note)
+        if encoder != "libx264":
+            logger.info("9:16 clips encoded with %s", encoder)
     model = None
     if config.captions:
         model, note = captions.load_model(config.captions_model)
@@ -247,7 +300,8 @@ def make_shorts(ffmpeg: str, highlights: list[Any], *, cut_url: str, identity: s
             out = render_vertical(ffmpeg, Path(h.clip_path), layout, ass=ass,
                                   fonts_dir=fonts, preset=config.vertical_preset,
                                   threads=max(1, 2 // RENDERS_AT_ONCE),
-                                  timeout_s=config.ffmpeg_timeout_s, cancel=cancel)
+                                  timeout_s=config.ffmpeg_timeout_s, cancel=cancel,
+                                  encoder=encoder)
             return dataclasses.replace(h, vertical_path=str(out))
         except media.MediaError as err:
             logger.warning("9:16 clip %d failed: %s", h.rank, err)

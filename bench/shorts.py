@@ -6,7 +6,10 @@ from it (stream copies, not timed), then times the engine's `shorts.make_shorts`
 
 1. `vertical`: the webcam search over the stream and the 9:16 render of every clip;
 2. `vertical + captions`: the same with the bundled tiny.en transcribing every clip and the
-   captions burned in. The captions' cost is the difference.
+   captions burned in. The captions' cost is the difference;
+3. `x264 floor`: plain ffmpeg, each clip scaled to 1080x1920 and encoded with the same libx264
+   preset and CRF, two at a time, nothing else: what the encoder alone costs on this machine.
+   `vertical` / floor is the figure to compare across machines and days.
 
 Prints wall time and CPU time (this process and its ffmpeg children): on a busy machine the
 wall time is the machine's, the CPU time is the work's (on 2 free cores wall ~ CPU / 2).
@@ -22,6 +25,7 @@ import shutil
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -100,6 +104,12 @@ def main() -> int:
         assert not made.failed, made.failed
         assert made.layout == "split", made.layout
         rows.append((label, wall, cpu))
+    clips = [Path(h.clip_path) for h in highlights]
+    cpu, wall = cpu_s(), time.perf_counter()
+    with ThreadPoolExecutor(shorts.RENDERS_AT_ONCE) as pool:
+        list(pool.map(lambda clip: floor(ffmpeg, clip, config.vertical_preset), clips))
+    rows.append(("x264 floor", time.perf_counter() - wall, cpu_s() - cpu))
+    encoder, _ = shorts.pick_encoder(ffmpeg, config.vertical_encoder)
     print(f"shorts bench: {args.clips} clips x {args.clip_s:g} s from a 720p30 source, "
           f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     print(f"{'':<22}{'wall s':>8}{'cpu s':>8}{'cpu/2':>8}")
@@ -108,7 +118,16 @@ def main() -> int:
     label, wall, cpu = rows[1]
     print(f"{'captions alone':<22}{wall - rows[0][1]:>8.1f}{cpu - rows[0][2]:>8.1f}"
           f"{(cpu - rows[0][2]) / 2:>8.1f}")
+    print(f"vertical / x264 floor (cpu): {rows[0][2] / rows[2][2]:.2f}; 9:16 encoder: {encoder}")
     return 0
+
+
+def floor(ffmpeg: str, clip: Path, preset: str) -> None:
+    media.run_ffmpeg([ffmpeg, "-v", "error", "-y", "-threads", "1", "-i", str(clip),
+                      "-vf", f"scale={shorts.OUT_W}:{shorts.OUT_H},setsar=1,format=yuv420p",
+                      "-an", "-c:v", "libx264", "-preset", preset, "-crf",
+                      str(shorts.VERTICAL_CRF), "-threads", "1", "-f", "mp4",
+                      str(clip.with_suffix(".floor.mp4"))])
 
 
 if __name__ == "__main__":

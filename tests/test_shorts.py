@@ -142,6 +142,26 @@ def test_vertical_argv_copies_the_audio_and_burns_captions_in_the_same_encode(tm
     assert argv[argv.index("-filter_complex") + 1] == graph
 
 
+def test_the_encoder_is_one_that_works_here(clip, ffmpeg, monkeypatch, tmp_path):
+    assert shorts.encoder_works(ffmpeg, "libx264")
+    assert not shorts.encoder_works(ffmpeg, "h264_no_such_gpu")
+    # a GPU encoder asked for by name: used where it works, else libx264 and one line saying so
+    nvenc = shorts.encoder_works(ffmpeg, "h264_nvenc")
+    used, note = shorts.pick_encoder(ffmpeg, "h264_nvenc")
+    assert (used, note is None) == (("h264_nvenc", True) if nvenc else ("libx264", False))
+    assert note is None or "\n" not in note and "libx264" in note
+    # auto takes the first that works; OpenH264 (software, in the bundled ffmpeg) stands in
+    # for a GPU encoder and goes through the same arguments a GPU encoder gets
+    monkeypatch.setattr(shorts, "HARDWARE_ENCODERS", ("h264_no_such_gpu", "libopenh264"))
+    assert shorts.pick_encoder(ffmpeg, "auto") == ("libopenh264", None)
+    short = tmp_path / "clip.mp4"
+    short.write_bytes(clip.read_bytes())
+    out = shorts.render_vertical(ffmpeg, short, shorts.fit_layout(W, H), encoder="libopenh264")
+    info = _probe(ffmpeg, out)
+    assert (info.width, info.height) == (1080, 1920) and info.has_audio
+    assert abs(info.duration_s - _probe(ffmpeg, clip).duration_s) < 0.1
+
+
 def test_caption_groups_are_a_few_words_and_highlight_the_current_one():
     words = [captions.Word(0.1 * i, 0.1 * i + 0.08, w) for i, w in
              enumerate("one two three four five".split())]

@@ -35,8 +35,10 @@ moments 20-30 s apart). Decoys, which fool naive scoring but are no highlight:
   (a music break over a slideshow of stills, then a hard cut back to the stream).
 
 Split: the tune part is streams of 20 and 15 minutes (seeds 1, 2) with the tune decoy kinds;
-the held-out part is streams of 20, 25 and 30 minutes (seeds 101-103) with every decoy kind.
-Look at the held-out figures, do not tune on them.
+the held-out part is streams of 20, 25 and 30 minutes (seeds 101-103) with every decoy kind;
+the fresh part is the same again on seeds 104-106, first run after stop 21's changes were
+decided (by then the held-out figures had been read after several changes). Look at the
+held-out and fresh figures, do not tune on them.
 
 Each stream runs through the real pipeline (`KickClipGenerator.run`, a fresh models dir, so the
 heuristic alone, deep list of highlights kept); the top N lists (N = planted moments; the audio
@@ -48,7 +50,7 @@ best-ranked real moments, 10 skip: decoy and calm picks) through `KickClipGenera
 first stream of a part, then the next stream of the part is ranked with the model before and
 after them: its top N figures and the rank of each decoy.
 
-    python eval/real_media.py [--part tune|heldout|all] [--ratings] [--no-append]
+    python eval/real_media.py [--part tune|heldout|fresh|all] [--ratings] [--no-append]
 
 Results go to stdout and are appended to eval/RESULTS.md; progress goes to stderr.
 """
@@ -132,6 +134,11 @@ STREAMS = (
     StreamSpec("heldout-a", "heldout", 101, 20, DECOY_KINDS),
     StreamSpec("heldout-b", "heldout", 102, 25, DECOY_KINDS),
     StreamSpec("heldout-c", "heldout", 103, 30, DECOY_KINDS),
+    # held out again: seeds first run after stop 21's changes were decided (the ones above had
+    # been read after earlier changes)
+    StreamSpec("fresh-a", "fresh", 104, 20, DECOY_KINDS),
+    StreamSpec("fresh-b", "fresh", 105, 25, DECOY_KINDS),
+    StreamSpec("fresh-c", "fresh", 106, 30, DECOY_KINDS),
 )
 
 
@@ -833,13 +840,13 @@ LEGEND = ("Top N = planted moments (audio / video list: moments of that kind); t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("tune", "heldout", "all"), default="all")
+    parser.add_argument("--part", choices=("tune", "heldout", "fresh", "all"), default="all")
     parser.add_argument("--ratings", action="store_true",
                         help="also the ratings experiment (20 ratings on a part's first stream)")
     parser.add_argument("--no-append", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args()
     started = time.monotonic()
-    parts = ("tune", "heldout") if args.part == "all" else (args.part,)
+    parts = ("tune", "heldout", "fresh") if args.part == "all" else (args.part,)
     ffmpeg = media.find_ffmpeg()
     sections = []
     with tempfile.TemporaryDirectory() as tmp:

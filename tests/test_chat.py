@@ -334,10 +334,11 @@ def test_kick_vod_chat_end_to_end(kick, capsys):
     assert reranked.chat == chat
 
     import gradio_interface as gi  # the UI shows it: a chat column and a chat line
+    from ui_cards import DETAIL_HEADERS
 
     summary, timeline, _, rows, *_ = gi.UI(KickClipGenerator(config), config).show(
         data["run_dir"])
-    assert rows[0][gi.DETAIL_HEADERS.index("chat")] == (
+    assert rows[0][DETAIL_HEADERS.index("chat")] == (
         f"{data['highlights'][0]['chat_score']:.2f}")
     assert "<i style='background:#a855f7'></i>chat</span>" in timeline  # its own line
     assert f"Chat counted: {chat['messages']} messages" in summary

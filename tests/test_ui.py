@@ -16,6 +16,7 @@ import pytest
 import gradio_interface as gi
 from config import Config
 from kick_clip_generator import KickClipGenerator
+from ui_cards import cards_html, file_url
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -349,10 +350,10 @@ def test_cards_show_the_9x16_link_and_what_was_said(tmp_path):
         dict(rank=3, start=14.0, end=18.0, score=0.2, reasons=[], kind="video",
              clip_path=str(tmp_path / "clip_03.mp4"),
              vertical_path=str(tmp_path / "gone_9x16.mp4"))]}
-    cards = gi.cards_html(str(tmp_path), data, {})
+    cards = cards_html(str(tmp_path), data, {})
     card = re.findall(r"<div class='kcg-card.*?(?=<div class='kcg-card|$)", cards, re.S)
     assert len(card) == 3
-    assert f"class='kcg-9x16' href='{gi.file_url(vertical)}'" in card[0]
+    assert f"class='kcg-9x16' href='{file_url(vertical)}'" in card[0]
     assert "kcg-9x16" not in card[1] and "kcg-9x16" not in card[2]  # none, or not on disk
     assert "<script>" not in cards and "&lt;script&gt;alert(1)&lt;/script&gt; hello" in card[0]
     assert "<details class='kcg-said'>" in card[1] and "&lt;b&gt;gg&lt;/b&gt; &amp;" in card[1]
@@ -415,7 +416,7 @@ def test_analyse_with_vertical_on_gives_every_clip_a_9x16_file(vertical_run):
     for h in data["highlights"]:
         assert Path(h["vertical_path"]).stat().st_size > 0
         assert Path(h["vertical_path"]).name == Path(h["clip_path"]).stem + "_9x16.mp4"
-        assert gi.file_url(h["vertical_path"]) in cards
+        assert file_url(h["vertical_path"]) in cards
     assert data["config"]["vertical"] is True and data["config"]["captions"] is False
     # the box editor of the run: shown, the numbers are the run's box
     # the box editor of the run (its fold follows the run shown): the run's box, prefilled

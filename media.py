@@ -197,7 +197,7 @@ def _probe_once(ffmpeg: str, source: str, timeout_s: float, attempts: int) -> Me
     return info
 
 
-_START = re.compile(r"Duration: [^,]*, start: (-?\d+(?:\.\d+)?)")
+_START = re.compile(r"Duration: .*?, start: (-?\d+(?:\.\d+)?)")
 
 
 def parse_start_time(stderr: str) -> float | None:
@@ -591,7 +591,6 @@ def keyframe_scan_argv(ffmpeg: str, source: str, seek_s: float, window_s: float)
             *input_args(source, seek_s), "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"]
 
 
-_START = re.compile(r"Duration: .*?, start: (-?\d+(?:\.\d+)?)")
 _TIMEBASE = re.compile(r"^#tb 0: (\d+)/(\d+)", re.M)
 _CODEC_ID = re.compile(r"^#codec_id 0: (\w+)", re.M)
 _NOPTS = -(2**63)

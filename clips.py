@@ -1,5 +1,5 @@
 """Cutting a run's clips: each highlight and its thumbnail, a few at a time, one failure
-recorded without stopping the rest. The ffmpeg work itself is `media.cut_clip`."""
+recorded without stopping the rest. The ffmpeg work itself is `clip_cutter.cut_clip`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Protocol
 
+import clip_cutter
 import media
 import runs
 from config import Config
@@ -62,8 +63,9 @@ def cut_all(ffmpeg: str, urls: CutURL, info: media.MediaInfo, highlights: list[H
             if made.note:
                 whole.append(made.note)
             if info.has_video and thumb is None:
-                thumb = media.make_thumbnail(ffmpeg, urls.cut, h.peak, run_dir / f"{stem}.jpg",
-                                             timeout_s=config.ffmpeg_timeout_s, cancel=cancel)
+                thumb = clip_cutter.make_thumbnail(
+                    ffmpeg, urls.cut, h.peak, run_dir / f"{stem}.jpg",
+                    timeout_s=config.ffmpeg_timeout_s, cancel=cancel)
         except MediaError as err:
             logger.warning("clip %d failed: %s", h.rank, err)
             failed.append({"rank": h.rank, "start": h.start, "end": h.end, "reason": str(err)})
@@ -94,9 +96,9 @@ def cut_all(ffmpeg: str, urls: CutURL, info: media.MediaInfo, highlights: list[H
 def cut_one(ffmpeg: str, url: str, start_s: float, end_s: float, target: Path,
             has_video: bool, duration_s: float | None, config: Config,
             cancel: threading.Event | None,
-            thumbnail: tuple[float, Path] | None = None) -> media.CutResult:
+            thumbnail: tuple[float, Path] | None = None) -> clip_cutter.CutResult:
     """One clip as the config says: smart cut (default), whole re-encode or fast copy."""
-    return media.cut_clip(
+    return clip_cutter.cut_clip(
         ffmpeg, url, start_s, end_s - start_s, target, fast=config.fast_cut,
         smart=config.smart_cut, has_video=has_video, preset=config.clip_preset,
         thumbnail=thumbnail if has_video else None, work_dir=config.temp_dir,

@@ -6,7 +6,7 @@ order of the stages and what passes between them (see ARCHITECTURE.md):
     sources.resolve_source -> StreamProcessor.probe / .walk (`stream_processor.py`, chunks,
     retries, the feature cache passed in) -> scoring.blend / .rank (`scoring.py`, pure) with
     MLHighlightModel (`highlight_model.py`) (+ Kick chat, fetched meanwhile, `kick_chat.py`)
-    -> clip cutting (`media.py`) -> the run folder (`runs.py`)
+    -> clip cutting (`clips.py` over `clip_cutter.py`) -> the run folder (`runs.py`)
 
 Each action of the CLI and the UI is one method here. It never prints, exits or imports a UI
 library: progress goes to a `(fraction, message)` callback and a `threading.Event` cancels.

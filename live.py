@@ -12,7 +12,7 @@
                         bounds as VOD (`scoring.clip_span`), min gap, cap per hour
       high rendition -> `SegmentBuffer`: the last `live_buffer_s` of stream-copied segments on
                         disk under the temp folder, deleted as they age out and on exit
-    -> each clip is smart-cut from the buffer (`media.cut_clip`), `highlights.json` rewritten
+    -> each clip is smart-cut from the buffer (`clip_cutter.cut_clip`), `highlights.json` rewritten
        atomically, `on_clip` called (the CLI prints; this module never does).
 
 The run ends when the broadcast does (ENDLIST, the playlist gone, the channel offline), after
@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+import clip_cutter
 import kick_chat
 import live_chat
 import media
@@ -443,7 +444,7 @@ class LiveRun:
                 raise MediaError("less than a second of the clip was buffered")
             peak = min(max(span.peak - got[0], 0.0), got[1] - got[0] - 0.1)
             has_video = self.info is None or self.info.has_video
-            made = media.cut_clip(
+            made = clip_cutter.cut_clip(
                 self.ffmpeg, str(source), offset, duration, self.run_dir / f"{stem}{ext}",
                 fast=c.fast_cut, smart=c.smart_cut, has_video=has_video, preset=c.clip_preset,
                 thumbnail=(peak, self.run_dir / f"{stem}.jpg") if has_video else None,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import captions
+import clip_cutter
 import facecam
 import media
 from errors import InputError
@@ -204,7 +205,7 @@ def pick_encoder(ffmpeg: str, requested: str) -> tuple[str, str | None]:
 def still(ffmpeg: str, clip: Path, target: Path, timeout_s: float = 120.0) -> Path:
     """A full-size JPEG of the clip's middle frame (the box editor's picture)."""
     at = max(0.0, (media.probe_media(ffmpeg, str(clip)).duration_s or 0.0) / 2)
-    return media.make_thumbnail(ffmpeg, str(clip), at, target, timeout_s, width_px=0)
+    return clip_cutter.make_thumbnail(ffmpeg, str(clip), at, target, timeout_s, width_px=0)
 
 
 def render_vertical(ffmpeg: str, clip: Path, layout: Layout, *, ass: Path | None = None,

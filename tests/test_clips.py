@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import clip_cutter
 import media
 from errors import Cancelled
 
@@ -51,22 +52,24 @@ Output #0, framecrc, to 'pipe:':
 # --- pure: scan parsing, planning, argv ---------------------------------------------------
 
 def scan_of(keys: list[float], n_frames: int, start: float = 0.0, reorder: int = 2,
-            codec: str = "h264", first: float = 0.0) -> media.PacketScan:
+            codec: str = "h264", first: float = 0.0) -> clip_cutter.PacketScan:
     """A PacketScan of `n_frames` frames at 30 fps from `first`, keyframes at `keys`."""
     step = 1 / FPS
-    packets = tuple(media.VideoPacket(start + first + i * step,
+    packets = tuple(clip_cutter.VideoPacket(start + first + i * step,
                                       start + first + (i - reorder) * step,
                                       any(abs(first + i * step - k) < 1e-6 for k in keys))
                     for i in range(n_frames))
-    return media.PacketScan(codec, start, True, packets)
+    return clip_cutter.PacketScan(codec, start, True, packets)
 
 
-def plan_for(scan: media.PacketScan, start_s: float, duration_s: float) -> media.SmartCutPlan:
-    return media.plan_smart_cut(scan, media.locate_clip(scan, start_s, duration_s, start_s))
+def plan_for(scan: clip_cutter.PacketScan, start_s: float,
+             duration_s: float) -> clip_cutter.SmartCutPlan:
+    span = clip_cutter.locate_clip(scan, start_s, duration_s, start_s)
+    return clip_cutter.plan_smart_cut(scan, span)
 
 
 def test_keyframe_scan_argv_lists_packets_without_decoding():
-    argv = media.keyframe_scan_argv("ffmpeg", "https://h/v.m3u8", 12.5, 10.0)
+    argv = clip_cutter.keyframe_scan_argv("ffmpeg", "https://h/v.m3u8", 12.5, 10.0)
     i = argv.index("-i")
     assert "-copyts" in argv and argv.index("-copyts") < i  # timestamps on the input's clock
     assert argv[argv.index("-ss") + 1] == "12.500" and argv.index("-ss") < i
@@ -76,13 +79,14 @@ def test_keyframe_scan_argv_lists_packets_without_decoding():
 
 
 def test_parse_keyframe_scan_reads_packets_flags_clock_and_streams():
-    scan = media.parse_keyframe_scan(TS_FRAMECRC, TS_STDERR)
+    scan = clip_cutter.parse_keyframe_scan(TS_FRAMECRC, TS_STDERR)
     assert scan.codec == "h264" and scan.has_audio
     assert scan.start_time_s == pytest.approx(1.445333)
     assert [p.key for p in scan.packets] == [True, False, False, False, True]  # NOPTS dropped
     assert scan.packets[0].pts_s == pytest.approx(132000 / 90000)
     assert scan.packets[0].dts_s == pytest.approx(126000 / 90000)
-    no_audio = media.parse_keyframe_scan(TS_FRAMECRC, TS_STDERR.replace("Audio: aac", "Data:"))
+    no_audio = clip_cutter.parse_keyframe_scan(TS_FRAMECRC,
+                                               TS_STDERR.replace("Audio: aac", "Data:"))
     assert not no_audio.has_audio
 
 
@@ -118,19 +122,19 @@ def test_plan_uses_the_input_clock_and_needs_no_head_on_a_keyframe():
     (scan_of([0.0, 2.0], 90, reorder=3), 0.5, "reorders 3 frames"),
 ])
 def test_plan_refuses_what_it_cannot_join(scan, start, why):
-    with pytest.raises(media.NoSmartCut, match=why):
+    with pytest.raises(clip_cutter.NoSmartCut, match=why):
         plan_for(scan, start, 1.0 if "no keyframe" in why else 3.0)
 
 
 def test_seek_landed_late_compares_the_first_keyframe_with_the_start():
-    assert media.seek_landed_late(scan_of([2.0], 30, first=2.0), 1.0)
-    assert not media.seek_landed_late(scan_of([0.0, 2.0], 90), 1.0)
-    assert not media.seek_landed_late(scan_of([2.0], 30, start=1.4, first=2.0), 2.0)
+    assert clip_cutter.seek_landed_late(scan_of([2.0], 30, first=2.0), 1.0)
+    assert not clip_cutter.seek_landed_late(scan_of([0.0, 2.0], 90), 1.0)
+    assert not clip_cutter.seek_landed_late(scan_of([2.0], 30, start=1.4, first=2.0), 2.0)
 
 
 def test_smart_pieces_argv_reencodes_the_head_and_copies_the_tail():
     plan = plan_for(scan_of([0.0, 2.0, 4.0], 130), 3.3, 5.0)
-    argv = media.smart_pieces_argv("ffmpeg", "/v/a.mp4", plan, head="h.ts", tail="t.ts",
+    argv = clip_cutter.smart_pieces_argv("ffmpeg", "/v/a.mp4", plan, head="h.ts", tail="t.ts",
                                    audio="a.m4a", thumbnail=(6.0, "p.jpg"), preset="veryfast")
     first_out = argv.index("-map")
     assert "-copyts" in argv[:first_out] and argv.count("-i") == 2  # source + thumbnail
@@ -153,31 +157,31 @@ def test_smart_pieces_argv_reencodes_the_head_and_copies_the_tail():
 
 def test_smart_pieces_argv_leaves_out_an_empty_head_and_missing_audio():
     plan = plan_for(scan_of([0.0, 2.0, 4.0], 130), 2.0, 3.0)
-    argv = media.smart_pieces_argv("ffmpeg", "/v/a.mp4", plan, head="h.ts", tail="t.ts",
+    argv = clip_cutter.smart_pieces_argv("ffmpeg", "/v/a.mp4", plan, head="h.ts", tail="t.ts",
                                    audio=None)
     assert "h.ts" not in argv and "libx264" not in argv and "-af" not in argv
     assert argv[-1] == "t.ts" and argv.count("-i") == 1
 
 
 def test_join_argv_and_concat_list_copy_everything():
-    argv = media.join_argv("ffmpeg", "/w/join.ffconcat", "/w/a.m4a", "/o/.c.part.mp4",
+    argv = clip_cutter.join_argv("ffmpeg", "/w/join.ffconcat", "/w/a.m4a", "/o/.c.part.mp4",
                            concat=True)
     i = argv.index("-i")
     assert argv[i - 4:i] == ["-f", "concat", "-safe", "0"] and argv[i + 1] == "/w/join.ffconcat"
     assert argv[argv.index("-c") + 1] == "copy" and "+faststart" in argv
     assert "0:v:0" in argv and "1:a:0" in argv and argv[-1] == "/o/.c.part.mp4"
-    tail_only = media.join_argv("ffmpeg", "/w/t.ts", None, "/o/c.mp4", concat=False)
+    tail_only = clip_cutter.join_argv("ffmpeg", "/w/t.ts", None, "/o/c.mp4", concat=False)
     assert "concat" not in tail_only and "1:a:0" not in tail_only
-    text = media.concat_list_text("head.ts", 0.7, "tail.ts")
+    text = clip_cutter.concat_list_text("head.ts", 0.7, "tail.ts")
     assert text.splitlines() == ["ffconcat version 1.0", "file 'head.ts'", "duration 0.700000",
                                  "file 'tail.ts'"]
 
 
 def test_clip_argv_with_a_span_picks_frames_and_samples_by_their_timestamps():
     # an MPEG-TS input: clock at 1.4 s, seeked 4 s early because its seek lands late
-    span = media.ClipSpan(seek_s=8.5, clock_s=1.4, first_at_s=13.9, end_at_s=43.9,
+    span = clip_cutter.ClipSpan(seek_s=8.5, clock_s=1.4, first_at_s=13.9, end_at_s=43.9,
                           frame_s=1 / 30)
-    argv = media.clip_argv("ffmpeg", "/v/rec.ts", 12.5, 30, "/o/c.mp4", span=span)
+    argv = clip_cutter.clip_argv("ffmpeg", "/v/rec.ts", 12.5, 30, "/o/c.mp4", span=span)
     i = argv.index("-i")
     assert "-copyts" in argv[:i] and argv[argv.index("-ss") + 1] == "8.500000"
     assert argv[argv.index("-t") + 1] == "34.000000" and argv.index("-t") < i
@@ -187,10 +191,10 @@ def test_clip_argv_with_a_span_picks_frames_and_samples_by_their_timestamps():
                                            ",setpts=PTS-STARTPTS")
     assert argv[argv.index("-af") + 1] == "atrim=start=13.900000:end=43.900000,asetpts=PTS-STARTPTS"
     assert "libx264" in argv and "aac" in argv and argv[-1] == "/o/c.mp4"
-    silent = media.clip_argv("ffmpeg", "/v/rec.ts", 12.5, 30, "/o/c.mp4", span=span,
+    silent = clip_cutter.clip_argv("ffmpeg", "/v/rec.ts", 12.5, 30, "/o/c.mp4", span=span,
                              has_audio=False)
     assert "-af" not in silent and "0:a:0" not in silent
-    fast = media.clip_argv("ffmpeg", "/v/rec.ts", 12.5, 30, "/o/c.mp4", span=span, fast=True)
+    fast = clip_cutter.clip_argv("ffmpeg", "/v/rec.ts", 12.5, 30, "/o/c.mp4", span=span, fast=True)
     assert "-copyts" not in fast and fast[fast.index("-c") + 1] == "copy"
 
 
@@ -300,9 +304,9 @@ def check_clip(ffmpeg: str, clip: Path, reference, start_s: float, duration_s: f
         assert not np.array_equal(got[0], ref_frames[first])  # the head was re-encoded
 
 
-def cut(ffmpeg, source, start_s, duration_s, tmp_path, **kw) -> media.CutResult:
-    return media.cut_clip(ffmpeg, str(source), start_s, duration_s, tmp_path / "out" / "c.mp4",
-                          work_dir=tmp_path / "temp", **kw)
+def cut(ffmpeg, source, start_s, duration_s, tmp_path, **kw) -> clip_cutter.CutResult:
+    return clip_cutter.cut_clip(ffmpeg, str(source), start_s, duration_s,
+                                tmp_path / "out" / "c.mp4", work_dir=tmp_path / "temp", **kw)
 
 
 @pytest.fixture
@@ -387,8 +391,8 @@ def test_non_h264_source_is_reencoded_whole(ffmpeg, clip_media, reference, out_d
 @pytest.mark.slow  # a real smart cut
 def test_a_failing_step_falls_back_to_a_whole_reencode(ffmpeg, clip_media, reference, out_dir,
                                                        monkeypatch):
-    real = media.smart_pieces_argv
-    monkeypatch.setattr(media, "smart_pieces_argv",  # an ffmpeg that has no such encoder
+    real = clip_cutter.smart_pieces_argv
+    monkeypatch.setattr(clip_cutter, "smart_pieces_argv",  # an ffmpeg that has no such encoder
                         lambda *a, **kw: [*real(*a, **kw)[:-1], "-c:a", "no_such_codec",
                                           real(*a, **kw)[-1]])
     made = cut(ffmpeg, clip_media / "src.mp4", 3.3, 3.0, out_dir)
@@ -400,8 +404,8 @@ def test_a_failing_step_falls_back_to_a_whole_reencode(ffmpeg, clip_media, refer
 @pytest.mark.slow  # a real smart cut
 def test_a_smart_cut_of_the_wrong_length_is_redone_whole(ffmpeg, clip_media, out_dir,
                                                          monkeypatch):
-    real = media.join_argv
-    monkeypatch.setattr(media, "join_argv",  # a join that loses most of the video
+    real = clip_cutter.join_argv
+    monkeypatch.setattr(clip_cutter, "join_argv",  # a join that loses most of the video
                         lambda *a, **kw: [*real(*a, **kw)[:-1], "-frames:v", "30",
                                           real(*a, **kw)[-1]])
     made = cut(ffmpeg, clip_media / "src.mp4", 3.3, 3.0, out_dir)
@@ -412,8 +416,8 @@ def test_a_smart_cut_of_the_wrong_length_is_redone_whole(ffmpeg, clip_media, out
 
 @pytest.mark.slow  # a real smart cut
 def test_a_join_out_of_decode_order_is_redone_whole(ffmpeg, clip_media, out_dir, monkeypatch):
-    real = media.plan_smart_cut
-    monkeypatch.setattr(media, "plan_smart_cut",  # a head without the source's B-frame delay
+    real = clip_cutter.plan_smart_cut
+    monkeypatch.setattr(clip_cutter, "plan_smart_cut",  # a head without the source's B-frame delay
                         lambda *a: dataclasses.replace(real(*a), reorder_frames=0))
     made = cut(ffmpeg, clip_media / "src.mp4", 3.3, 3.0, out_dir)
     assert made.method == "re-encode" and "decode order" in made.note
@@ -423,13 +427,13 @@ def test_a_join_out_of_decode_order_is_redone_whole(ffmpeg, clip_media, out_dir,
 def test_cancel_during_a_smart_cut_leaves_nothing_behind(ffmpeg, clip_media, out_dir,
                                                          monkeypatch):
     cancel = threading.Event()
-    real = media.smart_pieces_argv
+    real = clip_cutter.smart_pieces_argv
 
     def cancel_now(*args, **kw):
         cancel.set()
         return real(*args, **kw)
 
-    monkeypatch.setattr(media, "smart_pieces_argv", cancel_now)
+    monkeypatch.setattr(clip_cutter, "smart_pieces_argv", cancel_now)
     with pytest.raises(Cancelled):
         cut(ffmpeg, clip_media / "src.mp4", 3.3, 3.0, out_dir, cancel=cancel)
     assert_nothing_left(out_dir, set())

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import clip_cutter
 import media
 from errors import InputError, MediaError
 
@@ -58,12 +59,12 @@ def test_fast_decode_is_on_by_default_and_keeps_its_cached_features_apart():
 
 
 def test_clip_argv_reencodes_by_default_and_copies_when_fast():
-    slow = media.clip_argv("ffmpeg", "/v/a.mp4", 12.5, 30, "/o/c.mp4")
+    slow = clip_cutter.clip_argv("ffmpeg", "/v/a.mp4", 12.5, 30, "/o/c.mp4")
     assert slow[slow.index("-ss") + 1] == "12.500" and slow.index("-ss") < slow.index("-i")
     assert "libx264" in slow and "aac" in slow and "+faststart" in slow
-    fast = media.clip_argv("ffmpeg", "/v/a.mp4", 12.5, 30, "/o/c.mp4", fast=True)
+    fast = clip_cutter.clip_argv("ffmpeg", "/v/a.mp4", 12.5, 30, "/o/c.mp4", fast=True)
     assert fast[fast.index("-c") + 1] == "copy" and "libx264" not in fast
-    audio_only = media.clip_argv("ffmpeg", "/v/a.mp4", 0, 5, "/o/c.m4a", has_video=False)
+    audio_only = clip_cutter.clip_argv("ffmpeg", "/v/a.mp4", 0, 5, "/o/c.m4a", has_video=False)
     assert "0:v:0" not in audio_only and "libx264" not in audio_only
 
 
@@ -186,7 +187,7 @@ def test_write_atomically_leaves_nothing_on_failure(tmp_path):
 
 
 def test_cut_clip_is_frame_accurate_and_keeps_audio(ffmpeg, sample_stream, tmp_path):
-    out = media.cut_clip(ffmpeg, str(sample_stream), 12.3, 7.0, tmp_path / "c.mp4").path
+    out = clip_cutter.cut_clip(ffmpeg, str(sample_stream), 12.3, 7.0, tmp_path / "c.mp4").path
     info = media.probe_media(ffmpeg, str(out))
     assert info.duration_s == pytest.approx(7.0, abs=0.1)
     assert info.has_audio and info.has_video

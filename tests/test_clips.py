@@ -465,6 +465,7 @@ PLAY_THROUGH = """async (url) => {
         shown.push([meta.mediaTime, Array.from(c.getImageData(0, 0, 80, 45).data)]);
         if (!v.ended) v.requestVideoFrameCallback(grab); };
     v.requestVideoFrameCallback(grab);
+    v.playbackRate = 0.5;  // twice the time per frame: a busy machine drops fewer
     await v.play(); await new Promise(done => v.onended = done);
     return shown; }"""
 
@@ -509,7 +510,15 @@ def test_chromium_plays_a_smart_cut_clip_as_ffmpeg_decodes_it(ffmpeg, tmp_path):
         server.shutdown()
         server.server_close()
 
-    assert len(shown) >= 0.9 * len(expected)  # it played through, frame after frame
+    # It played through, head and tail: frames from the re-encoded head (3.3-4.0 s of the
+    # source, the clip's first 0.7 s) and from the copied tail up to the end. How many frames a
+    # browser shows on time depends on how busy the machine is (79 of 93 at load 10), so the
+    # count only asks for most of them; every frame shown is checked below.
+    times = [t for t, _ in shown]
+    duration = len(expected) / 30
+    assert min(times) < 0.2 and max(times) > duration - 0.3, (min(times), max(times))
+    assert sum(t < 0.7 for t in times) >= 5 and sum(t > 0.8 for t in times) >= 20
+    assert len(shown) >= 0.5 * len(expected), (len(shown), len(expected))
     same, other = [], []
     for media_time, pixels in shown:
         frame = np.array(pixels, np.float32).reshape(45, 80, 4)[:, :, :3]

@@ -8,6 +8,7 @@ import pytest
 
 import kick_chat
 from audio_analyzer import AUDIO_FEATURES
+from chat_features import ChatMessages, chat_features
 from config import Config
 from kick_chat import fetch_replay
 from kick_clip_generator import KickClipGenerator, StreamFeatures
@@ -196,7 +197,7 @@ def second_precise(times_s):
     """Kick's created_at is whole seconds: ChatMessages' time is the middle of the second."""
     t = np.floor(np.asarray(times_s, np.float64)) + 0.5
     n = len(t)
-    return kick_chat.ChatMessages(t, np.arange(n, dtype=np.int64), np.zeros(n, np.int32),
+    return ChatMessages(t, np.arange(n, dtype=np.int64), np.zeros(n, np.int32),
                                   np.zeros(n, bool))
 
 
@@ -211,7 +212,7 @@ def test_a_lone_page_inside_a_burst_reads_as_a_burst():
     times = [rng.uniform(lo, hi, 24) for lo, hi in calm]
     times += [rng.uniform(lo, hi, 25) for lo, hi in bursts]
     messages = second_precise(np.concatenate(times))
-    chat = kick_chat.chat_features(messages, 1400, 1.0, duration_s=1400.0, lag_s=0.0,
+    chat = chat_features(messages, 1400, 1.0, duration_s=1400.0, lag_s=0.0,
                                    spans=sorted(calm + bursts))
     calm_rate = chat.matrix[chat.covered & (np.arange(1400) < 400), 0]
     assert np.allclose(calm_rate.mean(), 1.0, atol=0.3)

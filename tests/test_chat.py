@@ -23,9 +23,9 @@ from chat_features import (
     estimate_lag,
     is_short,
 )
+from chat_replay import DB_NAME, ChatCache, ChatReplay, fetch_replay
 from config import Config
 from errors import Cancelled
-from kick_chat import fetch_replay
 from kick_clip_generator import KickClipGenerator, StreamFeatures
 from kick_server import LEGACY_VOD_ID, Fault, KickServer, load_fixture, make_chat
 from timecode import kick_epoch_s
@@ -156,11 +156,11 @@ def test_chat_that_does_not_follow_the_audio_gets_the_default_lag():
 
 
 def test_too_little_chat_is_left_out_never_zeroed():
-    replay = kick_chat.ChatReplay([(START + 5, 1, "W")] * 3, START, 0.0, True)
+    replay = ChatReplay([(START + 5, 1, "W")] * 3, START, 0.0, True)
     chat, block, notes = kick_chat.assemble(replay, 600, 1.0, 600.0, None, np.ones(600, bool),
                                             Config())
     assert chat is None and block["available"] is False and "only 3 chat messages" in notes[0]
-    blocked = kick_chat.ChatReplay([], START, 600.0, False, "Kick refused the request")
+    blocked = ChatReplay([], START, 600.0, False, "Kick refused the request")
     chat, block, notes = kick_chat.assemble(blocked, 600, 1.0, 600.0, None, np.ones(600, bool),
                                             Config())
     assert chat is None and notes == ["chat: unavailable (Kick refused the request) - ranked "
@@ -172,7 +172,7 @@ def test_a_partial_fetch_scores_what_it_covers_and_leaves_the_rest_to_audio_and_
     rng = np.random.default_rng(6)
     times = np.r_[poisson(rng, 250, 1200, 1.0), poisson(rng, 900, 906, 12.0)]
     rows = [(START + math.floor(t), i, "W") for i, t in enumerate(times)]
-    replay = kick_chat.ChatReplay(rows, START, 250.0, False, "Kick refused the request")
+    replay = ChatReplay(rows, START, 250.0, False, "Kick refused the request")
     config = Config(models_dir=tmp_path / "models")
     chat, block, notes = kick_chat.assemble(replay, 1200, 1.0, 1200.0, None,
                                             np.ones(1200, bool), config)
@@ -270,7 +270,7 @@ def test_a_finished_fetch_is_cached_and_a_cancelled_one_resumes(chat_server):
     partial = fetch(config, progress=cancel_after_two, stop=stop)
     assert not partial.complete and partial.reason == "cancelled"
     assert len(chat_requests(server)) == 2 and partial.covered_from_s > 500
-    state = kick_chat.ChatCache(config.models_dir).begin(
+    state = ChatCache(config.models_dir).begin(
         CHANNEL_ID, VOD_ID, int(START * 1e6), int((START + DURATION_S + 1) * 1e6))
     assert state.pages == 2 and not state.complete
 
@@ -406,7 +406,7 @@ def test_slow_chat_is_shown_after_the_analysis_and_a_cancel_keeps_what_was_fetch
     assert [f for f, _ in seen] == sorted(f for f, _ in seen)
     assert len(list((tmp_path / "output_clips").glob("*/highlights.json"))) == 1  # only A's
     first = legacy_chat_requests(kick)
-    with sqlite3.connect(tmp_path / "models" / kick_chat.DB_NAME) as db:
+    with sqlite3.connect(tmp_path / "models" / DB_NAME) as db:
         cursor, done = db.execute("SELECT cursor_us, complete FROM chat_fetches").fetchone()
     assert not done
 

@@ -49,7 +49,7 @@ VIDEO_WEIGHTS = {
     "edge_density_std": 0.5,
     "color_variance": 1.0,
 }
-# Kick chat (kick_chat.py): how far chat rises above the stream's own usual rate counts most;
+# Kick chat (chat_features.py): how far chat rises above the stream's own usual rate counts most;
 # how many different people take part guards it against one spammer; emote spam and a shift to
 # short messages ("W", "KEKW", "LMAO") are how a crowd reacts, but they also drift with memes.
 CHAT_WEIGHTS = {

@@ -26,9 +26,9 @@ import gradio as gr
 import numpy as np
 
 import plain_words
+from chat_features import CHAT_FEATURES, CHAT_NAME, ChatFeatures
 from config import Config, field_help
 from errors import Cancelled, InputError, KickClipError
-from kick_chat import CHAT_FEATURES, CHAT_NAME, ChatFeatures
 from kick_clip_generator import JSON_NAME, KickClipGenerator
 from live import LiveHandle
 from logsetup import setup_logging

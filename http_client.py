@@ -4,7 +4,7 @@ rotation and, for hosts behind bot protection, browser TLS impersonation (curl_c
 It knows nothing of any site. `kick_api.KickSession` layers Kick on top: which hosts get the
 impersonating client, which answers are Kick's bot protection (retried, then `BlockedByKick`)
 and Kick's country block. The project's requests all go through that: Kick's API, HLS master
-playlists (`sources.hls_renditions`) and VOD chat pages (`kick_chat`).
+playlists (`sources.hls_renditions`) and VOD chat pages (`chat_replay`).
 """
 
 from __future__ import annotations

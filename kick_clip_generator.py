@@ -38,6 +38,7 @@ import runs
 import scoring
 import shorts
 import storage
+from chat_features import ChatFeatures
 from config import Config
 from errors import Cancelled, InputError, KickClipError, MediaError
 from facecam import FaceBox, parse_box
@@ -50,7 +51,7 @@ from highlight_model import (
     rating_share,
 )
 from highlight_model import model_status as _model_status
-from kick_chat import ChatFeatures, ChatJob
+from kick_chat import ChatJob
 from runs import JSON_NAME, ClipView, RunResult, RunView, write_json
 from scoring import Highlight, Ranking, Scores
 from sources import Source, StreamURLs, resolve_source, safe_name

@@ -43,6 +43,7 @@ import runs
 import scoring
 import storage
 import timecode
+from chat_features import ChatFeatures
 from config import Config
 from errors import Cancelled, KickClipError, MediaError, NotLive
 from live_hls import PlaylistFollower, Renewer, Segment, SegmentBuffer, Timeline
@@ -539,10 +540,9 @@ class LiveRun:
         if self.chat is None or s is None or not s.chat_covered.values.any():
             return None
         covered = s.chat_covered.values.copy()
-        return kick_chat.ChatFeatures(np.where(covered[:, None], s.chat.values, 0.0)
-                                      .astype(np.float32), covered,
-                                      self.chat.status().messages, self.config.chat_lag_s,
-                                      False)
+        return ChatFeatures(np.where(covered[:, None], s.chat.values, 0.0)
+                            .astype(np.float32), covered, self.chat.status().messages,
+                            self.config.chat_lag_s, False)
 
     def _chat_block(self) -> dict[str, Any]:
         if self.chat is None:

@@ -19,11 +19,11 @@ to `config.live_chat_url`, protocol 7. `LiveChat` follows it in a background thr
   status says why and the live run goes on with audio and video alone. Nothing here raises
   into the run.
 
-Messages are classified exactly as the VOD replay's (`kick_chat.counts_as_chat`, `sender_id`,
+Messages are classified exactly as the VOD replay's (`chat_features.counts_as_chat`, `sender_id`,
 `count_emotes`, `is_short`) and counted per whole second of wall-clock time in a ring of the
 last HISTORY_S seconds, so memory stays flat however long the stream runs. `LiveChat.rows`
 turns those counts into the VOD replay's CHAT_FEATURES with the very same code
-(`kick_chat.chat_matrix`); only the baseline is causal (`trailing_baseline`: the previous ten
+(`chat_features.chat_matrix`); only the baseline is causal (`trailing_baseline`: the previous ten
 minutes, where the VOD uses the ten minutes around a moment).
 """
 
@@ -41,9 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from config import Config
-from jsonpick import as_int, json_object, pick
-from kick_chat import (
+from chat_features import (
     BASELINE_BLOCK_S,
     BASELINE_SPAN_S,
     CHAT_FEATURES,
@@ -54,6 +52,8 @@ from kick_chat import (
     is_short,
     sender_id,
 )
+from config import Config
+from jsonpick import as_int, json_object, pick
 from timecode import kick_epoch_s
 
 logger = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class Coverage:
 
 
 def trailing_baseline(rate: np.ndarray, covered: np.ndarray, window_s: float) -> np.ndarray:
-    """The causal twin of `kick_chat.local_baseline` (n,) float64: for each window, the median
+    """The causal twin of `chat_features.local_baseline` (n,) float64: for each window, the median
     of the 1-minute means over the ten minutes *up to* it (live chat cannot look ahead), over
     covered windows only, floored the same way."""
     n = len(rate)
@@ -176,7 +176,7 @@ def trailing_baseline(rate: np.ndarray, covered: np.ndarray, window_s: float) ->
 
 def live_features(counts: np.ndarray, covered: np.ndarray) -> np.ndarray:
     """Per-second sums (n, len(COUNTS)) -> CHAT_FEATURES (n, 4) float32, computed as the VOD
-    replay does (`kick_chat.chat_matrix`) with the trailing baseline; uncovered rows are 0."""
+    replay does (`chat_features.chat_matrix`) with the trailing baseline; uncovered rows are 0."""
     short_total = counts[covered, 0].sum()
     overall = float(counts[covered, 3].sum() / short_total) if short_total > 0 else 0.5
     matrix = chat_matrix(counts[:, 0], counts[:, 1], counts[:, 2], counts[:, 3], covered, 1.0,

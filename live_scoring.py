@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-import kick_chat
 import scoring
 from audio_analyzer import AUDIO_FEATURES
+from chat_features import CHAT_FEATURES
 from config import Config
 from video_analyzer import VIDEO_FEATURES
 
 MODALITIES = (("audio", AUDIO_FEATURES), ("video", VIDEO_FEATURES))
-CHAT_COLUMNS = len(kick_chat.CHAT_FEATURES)
+CHAT_COLUMNS = len(CHAT_FEATURES)
 
 
 # --- growing per-second arrays ----------------------------------------------------------------
@@ -65,7 +65,7 @@ class RollingScorer:
     scores are computed but `warm` is False, and the trigger does not fire.
 
     Chat is a seam: `add` takes optional per-second chat rows (float32 (n, 4), the columns of
-    kick_chat.CHAT_FEATURES) with a covered mask (bool (n,)); chat joins the combined score as
+    CHAT_FEATURES) with a covered mask (bool (n,)); chat joins the combined score as
     the VOD path joins it, where covered, and is left out (never counted as zero) elsewhere.
     """
 
@@ -127,7 +127,7 @@ class RollingScorer:
             use = np.asarray(chat_covered, bool) & valid
             old_use = self.chat_covered.values[start:first] & past
             chat_z = _z_against_past(self.chat.values[start:first][old_use], chat, use)
-            heuristic = scoring.weighted_score(chat_z, kick_chat.CHAT_FEATURES,
+            heuristic = scoring.weighted_score(chat_z, CHAT_FEATURES,
                                                self.config.chat_weights)
             inputs.append(scoring.ModalityInput("chat", chat_z, heuristic, None,
                                                 self.config.chat_weight, covered=use))

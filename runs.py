@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import kick_chat
+from chat_features import CHAT_NAME, ChatFeatures
 from config import VERSION, Config
 from errors import InputError
-from kick_chat import CHAT_NAME, ChatFeatures
 from scoring import Highlight, Scores
 from storage import write_json
 from stream_processor import FEATURES_NAME, StreamFeatures

@@ -53,10 +53,10 @@ class Modality:
 @functools.cache
 def modalities() -> tuple[Modality, ...]:
     """The table of signals, in the order they are blended and explained. A new signal is a
-    row here (and its features on the stream's window grid). Built on first use: `kick_chat`
+    row here (and its features on the stream's window grid). Built on first use: `chat_features`
     imports this module."""
     from audio_analyzer import AUDIO_FEATURES
-    from kick_chat import CHAT_FEATURES
+    from chat_features import CHAT_FEATURES
     from video_analyzer import VIDEO_FEATURES
 
     return (Modality("audio", AUDIO_FEATURES, "audio_weights", "audio_weight", True),

@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+import chat_replay  # noqa: E402
 import kick_chat  # noqa: E402
 from audio_analyzer import AUDIO_FEATURES  # noqa: E402
 from config import Config  # noqa: E402
@@ -70,9 +71,9 @@ def run_case(name: str, duration_s: float, rate: float, n_moments: int, analysis
         out: dict = {}
 
         def fetch():
-            out["replay"] = kick_chat.fetch_replay(config, CHANNEL_ID, name, START, duration_s,
-                                                   candidates=candidates,
-                                                   deadline=lambda: state["deadline"])
+            out["replay"] = chat_replay.fetch_replay(config, CHANNEL_ID, name, START, duration_s,
+                                                     candidates=candidates,
+                                                     deadline=lambda: state["deadline"])
 
         thread = threading.Thread(target=fetch)
         thread.start()

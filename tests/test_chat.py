@@ -13,9 +13,19 @@ import pytest
 import kick_chat
 import main
 from audio_analyzer import AUDIO_FEATURES
+from chat_features import (
+    CHAT_FEATURES,
+    CHAT_NAME,
+    ChatMessages,
+    chat_features,
+    chat_rate,
+    count_emotes,
+    estimate_lag,
+    is_short,
+)
+from chat_replay import DB_NAME, ChatCache, ChatReplay, fetch_replay
 from config import Config
 from errors import Cancelled
-from kick_chat import CHAT_FEATURES, ChatMessages, chat_features, estimate_lag, fetch_replay
 from kick_clip_generator import KickClipGenerator, StreamFeatures
 from kick_server import LEGACY_VOD_ID, Fault, KickServer, load_fixture, make_chat
 from timecode import kick_epoch_s
@@ -44,12 +54,12 @@ def poisson(rng, t0, t1, rate):
 # --- messages and features (pure) ------------------------------------------------------------
 
 def test_emotes_and_short_messages_are_parsed_as_kick_writes_them():
-    assert kick_chat.count_emotes("[emote:37226:KEKW] no way") == 1
-    assert kick_chat.count_emotes("[emote:3331556:][emote:12:a b]x[emote:7:]") == 3  # empty name
-    assert kick_chat.count_emotes("[emote:x:KEKW] [emote:1]") == 0
-    assert kick_chat.is_short("W") and kick_chat.is_short("NO WAY LMAO")
-    assert kick_chat.is_short("[emote:1:a] [emote:2:b] [emote:3:c] [emote:4:d] [emote:5:e]")
-    assert not kick_chat.is_short("I just took a dab and the dab genie told me")
+    assert count_emotes("[emote:37226:KEKW] no way") == 1
+    assert count_emotes("[emote:3331556:][emote:12:a b]x[emote:7:]") == 3  # empty name
+    assert count_emotes("[emote:x:KEKW] [emote:1]") == 0
+    assert is_short("W") and is_short("NO WAY LMAO")
+    assert is_short("[emote:1:a] [emote:2:b] [emote:3:c] [emote:4:d] [emote:5:e]")
+    assert not is_short("I just took a dab and the dab genie told me")
     page = load_fixture("chat_messages_cursor.json")["data"]["messages"]
     rows = [(kick_epoch_s(m["created_at"]), m["user_id"], m["content"]) for m in page]
     chat = ChatMessages.from_rows(rows, kick_epoch_s("2026-09-30T17:37:00Z"))
@@ -131,7 +141,7 @@ def reference_and_chat(lag_s, seed=4, n=1800):
 @pytest.mark.parametrize("planted", [0.0, 3.0, 11.0, 17.0])
 def test_a_planted_reaction_lag_is_recovered_within_a_second(planted):
     reference, chat = reference_and_chat(planted)
-    rate = kick_chat.chat_rate(chat, len(reference), 1.0)
+    rate = chat_rate(chat, len(reference), 1.0)
     lag, estimated = estimate_lag(rate, reference, 1.0, max_lag_s=20, default_s=8.0)
     assert estimated and abs(lag - planted) <= 1.0
 
@@ -139,18 +149,18 @@ def test_a_planted_reaction_lag_is_recovered_within_a_second(planted):
 def test_chat_that_does_not_follow_the_audio_gets_the_default_lag():
     reference, _ = reference_and_chat(5.0)
     unrelated = messages(poisson(np.random.default_rng(9), 0, 1800, 1.0))
-    rate = kick_chat.chat_rate(unrelated, 1800, 1.0)
+    rate = chat_rate(unrelated, 1800, 1.0)
     assert estimate_lag(rate, reference, 1.0, max_lag_s=20, default_s=8.0) == (8.0, False)
     too_short = estimate_lag(rate[:40], reference[:40], 1.0, max_lag_s=20, default_s=6.5)
     assert too_short == (6.5, False)
 
 
 def test_too_little_chat_is_left_out_never_zeroed():
-    replay = kick_chat.ChatReplay([(START + 5, 1, "W")] * 3, START, 0.0, True)
+    replay = ChatReplay([(START + 5, 1, "W")] * 3, START, 0.0, True)
     chat, block, notes = kick_chat.assemble(replay, 600, 1.0, 600.0, None, np.ones(600, bool),
                                             Config())
     assert chat is None and block["available"] is False and "only 3 chat messages" in notes[0]
-    blocked = kick_chat.ChatReplay([], START, 600.0, False, "Kick refused the request")
+    blocked = ChatReplay([], START, 600.0, False, "Kick refused the request")
     chat, block, notes = kick_chat.assemble(blocked, 600, 1.0, 600.0, None, np.ones(600, bool),
                                             Config())
     assert chat is None and notes == ["chat: unavailable (Kick refused the request) - ranked "
@@ -162,7 +172,7 @@ def test_a_partial_fetch_scores_what_it_covers_and_leaves_the_rest_to_audio_and_
     rng = np.random.default_rng(6)
     times = np.r_[poisson(rng, 250, 1200, 1.0), poisson(rng, 900, 906, 12.0)]
     rows = [(START + math.floor(t), i, "W") for i, t in enumerate(times)]
-    replay = kick_chat.ChatReplay(rows, START, 250.0, False, "Kick refused the request")
+    replay = ChatReplay(rows, START, 250.0, False, "Kick refused the request")
     config = Config(models_dir=tmp_path / "models")
     chat, block, notes = kick_chat.assemble(replay, 1200, 1.0, 1200.0, None,
                                             np.ones(1200, bool), config)
@@ -249,7 +259,7 @@ def test_paging_is_paced_at_the_configured_interval(chat_server):
 
 def test_a_finished_fetch_is_cached_and_a_cancelled_one_resumes(chat_server):
     server, config = chat_server
-    stop = kick_chat.threading.Event()
+    stop = threading.Event()
     pages = []
 
     def cancel_after_two(fraction, message):
@@ -260,7 +270,7 @@ def test_a_finished_fetch_is_cached_and_a_cancelled_one_resumes(chat_server):
     partial = fetch(config, progress=cancel_after_two, stop=stop)
     assert not partial.complete and partial.reason == "cancelled"
     assert len(chat_requests(server)) == 2 and partial.covered_from_s > 500
-    state = kick_chat.ChatCache(config.models_dir).begin(
+    state = ChatCache(config.models_dir).begin(
         CHANNEL_ID, VOD_ID, int(START * 1e6), int((START + DURATION_S + 1) * 1e6))
     assert state.pages == 2 and not state.complete
 
@@ -324,7 +334,7 @@ def test_kick_vod_chat_end_to_end(kick, capsys):
     assert 119 <= top["peak"] <= 127 and top["kind"] == "chat"
     assert any(r.startswith("chat burst (+") for r in top["reasons"])
     assert all(h["chat_score"] is not None for h in data["highlights"][:3])
-    assert (Path(data["run_dir"]) / kick_chat.CHAT_NAME).exists()
+    assert (Path(data["run_dir"]) / CHAT_NAME).exists()
 
     requests = legacy_chat_requests(kick)
     config = Config.from_env()
@@ -397,7 +407,7 @@ def test_slow_chat_is_shown_after_the_analysis_and_a_cancel_keeps_what_was_fetch
     assert [f for f, _ in seen] == sorted(f for f, _ in seen)
     assert len(list((tmp_path / "output_clips").glob("*/highlights.json"))) == 1  # only A's
     first = legacy_chat_requests(kick)
-    with sqlite3.connect(tmp_path / "models" / kick_chat.DB_NAME) as db:
+    with sqlite3.connect(tmp_path / "models" / DB_NAME) as db:
         cursor, done = db.execute("SELECT cursor_us, complete FROM chat_fetches").fetchone()
     assert not done
 

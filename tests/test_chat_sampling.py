@@ -3,13 +3,16 @@ within a request budget, against the fake Kick with a busy chat and Kick's burst
 Pacing is scaled down (chat_request_interval_s 0.02 s, the block a fraction of a second): no
 real waits."""
 
+import time
+
 import numpy as np
 import pytest
 
 import kick_chat
 from audio_analyzer import AUDIO_FEATURES
+from chat_features import ChatMessages, chat_features
+from chat_replay import ChatReplay, fetch_replay
 from config import Config
-from kick_chat import fetch_replay
 from kick_clip_generator import KickClipGenerator, StreamFeatures
 from kick_server import Fault, KickServer, make_chat
 from video_analyzer import VIDEO_FEATURES
@@ -151,12 +154,12 @@ def test_candidates_arriving_while_the_analysis_runs_and_the_deadline_after_it(k
         state["analysed"] = min(1.0, state["analysed"] + 0.05)
         known = [m for m in MOMENTS if m < state["analysed"] * HOUR_S]
         if state["analysed"] >= 1.0 and state["deadline"] is None:
-            state["deadline"] = kick_chat.time.monotonic() + 0.6  # 25 s at Kick's pace
+            state["deadline"] = time.monotonic() + 0.6  # 25 s at Kick's pace
         return [(m, 4.0) for m in known], state["analysed"]
 
     replay = fetch(config, candidates=moments, deadline=lambda: state["deadline"])
     assert replay.requests <= config.chat_budget_s
-    assert kick_chat.time.monotonic() - state["deadline"] < 0.5
+    assert time.monotonic() - state["deadline"] < 0.5
     # probes only for moments analysed when they were spent (how many fit is timing's)
     assert replay.requests > 10 and not replay.complete
 
@@ -196,7 +199,7 @@ def second_precise(times_s):
     """Kick's created_at is whole seconds: ChatMessages' time is the middle of the second."""
     t = np.floor(np.asarray(times_s, np.float64)) + 0.5
     n = len(t)
-    return kick_chat.ChatMessages(t, np.arange(n, dtype=np.int64), np.zeros(n, np.int32),
+    return ChatMessages(t, np.arange(n, dtype=np.int64), np.zeros(n, np.int32),
                                   np.zeros(n, bool))
 
 
@@ -211,7 +214,7 @@ def test_a_lone_page_inside_a_burst_reads_as_a_burst():
     times = [rng.uniform(lo, hi, 24) for lo, hi in calm]
     times += [rng.uniform(lo, hi, 25) for lo, hi in bursts]
     messages = second_precise(np.concatenate(times))
-    chat = kick_chat.chat_features(messages, 1400, 1.0, duration_s=1400.0, lag_s=0.0,
+    chat = chat_features(messages, 1400, 1.0, duration_s=1400.0, lag_s=0.0,
                                    spans=sorted(calm + bursts))
     calm_rate = chat.matrix[chat.covered & (np.arange(1400) < 400), 0]
     assert np.allclose(calm_rate.mean(), 1.0, atol=0.3)
@@ -238,7 +241,7 @@ def test_the_lag_is_not_read_off_lone_pages(kick):
         if busy:  # ... 4 s after the "audio" peaks: a lag a few pages happen to line up
             reference[int(t) + 2:int(t) + 6] = 5.0
     messages = second_precise(np.concatenate(times))
-    replay = kick_chat.ChatReplay([(START + t - 0.5, i, "x") for i, t in
+    replay = ChatReplay([(START + t - 0.5, i, "x") for i, t in
                                    enumerate(messages.time_s)], START, 0.0, False,
                                   spans=spans, mode="sampled", requests=len(spans))
     chat, block, _ = kick_chat.assemble(replay, n, 1.0, HOUR_S, reference, np.ones(n, bool),

@@ -10,12 +10,17 @@ import time
 import numpy as np
 import pytest
 
-import kick_chat
 import sources
+from chat_features import (
+    CHAT_FEATURES,
+    MIN_BASELINE_PER_S,
+    ChatMessages,
+    chat_features,
+    local_baseline,
+)
 from config import Config
 from errors import ConfigError
 from kick_api import KickAPI
-from kick_chat import CHAT_FEATURES, ChatMessages
 from kick_server import LIVE_SLUG, KickServer
 from live_chat import (
     COUNTS,
@@ -143,7 +148,7 @@ def test_chat_events_become_per_second_rows_counted_like_the_vod_replay(server, 
     assert covered.all()
     counted_rows = [(T0 + s, user, content) for s, user, content, kind, meta in script
                     if kind in ("message", "reply") and meta is None]
-    vod = kick_chat.chat_features(ChatMessages.from_rows(counted_rows, T0), 12, 1.0,
+    vod = chat_features(ChatMessages.from_rows(counted_rows, T0), 12, 1.0,
                                   duration_s=12.0)
     np.testing.assert_allclose(matrix[:, SHORT_SHARE], vod.matrix[:, SHORT_SHARE], rtol=1e-6)
     np.testing.assert_allclose(matrix[-1], vod.matrix[-1], rtol=1e-6)
@@ -272,9 +277,9 @@ def test_trailing_baseline_never_looks_ahead():
     np.testing.assert_array_equal(trailing_baseline(louder, covered, 1.0)[:900], base[:900])
     flat = np.full(1500, 2.0)
     np.testing.assert_allclose(trailing_baseline(flat, covered, 1.0),
-                               kick_chat.local_baseline(flat, covered, 1.0))
+                               local_baseline(flat, covered, 1.0))
     assert (trailing_baseline(rate, np.zeros(1500, bool), 1.0)
-            == kick_chat.MIN_BASELINE_PER_S).all()
+            == MIN_BASELINE_PER_S).all()
     counts = np.zeros((10, len(COUNTS)))
     assert (live_features(counts, np.zeros(10, bool)) == 0).all()
 

@@ -283,6 +283,9 @@ class KickServer:
         # requests within `chat_burst_window_s` -> 403 (the WAF body) for `chat_block_s`.
         # Off (None) unless a test sets it; `chat_blocks` counts the blocks started.
         self.chat_burst_requests: int | None = None
+        # A test may hold chat pages back until it opens this gate (each request waits at
+        # most 30 s): the chat then runs when the test wants it, not when the machine lets it.
+        self.chat_gate: threading.Event | None = None
         self.chat_burst_window_s = 3.0
         self.chat_block_s = 60.0
         self.chat_blocks = 0
@@ -362,6 +365,8 @@ class KickServer:
                     return 404, load_fixture("channel_not_found.json")
                 return 200, self._live_channel(slug.lower(), channel)
             case ("GET", ["v2", "channels", channel_id, "messages"]):
+                if self.chat_gate is not None:
+                    self.chat_gate.wait(30.0)
                 if self.chat_burst_block():
                     return 403, load_fixture("cloudflare_blocked_403.json")
                 return 200, self._chat_page(channel_id, query)

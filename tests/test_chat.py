@@ -387,18 +387,24 @@ def test_slow_chat_is_shown_after_the_analysis_and_a_cancel_keeps_what_was_fetch
     monkeypatch.setenv("KCG_CHAT_REQUEST_INTERVAL_S", "0.1")
     kick.chat[LEGACY_CHANNEL_ID] = make_chat(LEGACY_START, 150, channel_id=LEGACY_CHANNEL_ID,
                                              rate_per_s=1.5, seed=8)
-    kick.chat_page_size = 10  # ~30 pages: ~3 s at 0.1 s a page, while the analysis is cached
+    kick.chat_page_size = 10  # ~30 pages: ~3 s at 0.1 s a page
     config = Config.from_env(make_clips=False)
     generator = KickClipGenerator(config)
     generator.run(LEGACY_VOD, config.replace(use_chat=False))  # fills the feature cache
+    # The chat answers only once the analysis is done and the run waits for it ("chat ..."),
+    # however fast or slow the machine is; then it answers at its 0.1 s pace.
+    kick.chat_gate = threading.Event()
 
     cancel = threading.Event()
     seen = []
 
     def watch(fraction, message):
         seen.append((fraction, message))
-        if message.startswith("chat ") and fraction > 0.3:
-            cancel.set()  # the user gives up waiting for the chat
+        if message.startswith("chat "):
+            kick.chat_gate.set()
+            waiting = [f for f, m in seen if m.startswith("chat ") and "page" in m]
+            if len(waiting) >= 3 and waiting[-1] > waiting[0]:
+                cancel.set()  # the user gives up waiting for the chat
 
     with pytest.raises(Cancelled):
         generator.run(LEGACY_VOD, config, watch, cancel)
@@ -412,7 +418,14 @@ def test_slow_chat_is_shown_after_the_analysis_and_a_cancel_keeps_what_was_fetch
     assert not done
 
     seen.clear()  # again: the fetch goes on from where it was cancelled
-    result = generator.run(LEGACY_VOD, config, lambda f, m: seen.append((f, m)))
+    kick.chat_gate.clear()
+
+    def note(fraction, message):
+        seen.append((fraction, message))
+        if message.startswith("chat "):
+            kick.chat_gate.set()
+
+    result = generator.run(LEGACY_VOD, config, note)
     assert result.chat["available"] and result.timings_s["chat_wait"] > 0.3
     assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[-1][0] == 1.0
     resumed = [r for r in kick.requests if r.path.endswith("/messages")][first]

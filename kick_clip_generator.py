@@ -496,7 +496,7 @@ class KickClipGenerator:
         if h.get("vertical_path") or h.get("transcript") is not None:
             h.update(_redo_shorts(StreamProcessor(config).ffmpeg, h, old, data, config))
         write_json(Path(run_dir) / JSON_NAME, data)
-        return Highlight(**{k: h.get(k) for k in Highlight.__dataclass_fields__})
+        return Highlight.from_dict(h)
 
     def facecam_still(self, run_dir: str | Path, config: Config | None = None) -> Path:
         """A full-size still of the run's first clip (`facecam.jpg` in the run folder): the
@@ -518,8 +518,7 @@ class KickClipGenerator:
         transcribed. Updates and returns `highlights.json`."""
         config = (config or self.config).replace(vertical=True, captions=False)
         data = runs.load(run_dir)
-        fields = Highlight.__dataclass_fields__
-        highlights = [Highlight(**{k: h.get(k) for k in fields}) for h in data["highlights"]]
+        highlights = [Highlight.from_dict(h) for h in data["highlights"]]
         box = (FaceBox.from_dict(data.get("facecam")) if facecam is None
                else parse_box(facecam))
         made = shorts.make_shorts(
@@ -615,8 +614,8 @@ def _redo_shorts(ffmpeg: str, h: dict[str, Any], old_clip: Path, data: dict[str,
     """A re-cut clip's 9:16 version and captions, made again as the run made them (its
     webcam box, its layout); the old clip's go. Returns the highlight's new fields."""
     made = shorts.make_shorts(
-        ffmpeg, [Highlight(**{k: h.get(k) for k in Highlight.__dataclass_fields__
-                              if k not in ("vertical_path", "transcript", "words")})],
+        ffmpeg, [dataclasses.replace(Highlight.from_dict(h), vertical_path=None,
+                                     transcript=None, words=None)],
         cut_url=data["source"], identity=None, duration_s=float(data["duration_s"]),
         config=config.replace(vertical=bool(h.get("vertical_path")),
                               captions=h.get("transcript") is not None,
@@ -636,7 +635,6 @@ def _redo_shorts(ffmpeg: str, h: dict[str, Any], old_clip: Path, data: dict[str,
 def _shorts_share(config: Config) -> float:
     """The share of the clips' stretch of the progress bar the 9:16 clips and captions take."""
     return 0.5 if config.vertical or config.captions else 1.0
-
 
 
 def _learned() -> list[scoring.Modality]:

@@ -273,6 +273,11 @@ class Highlight:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Highlight:
+        """A highlight as `highlights.json` holds it (a field it lacks is None)."""
+        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
+
 
 def explain(rank: int, span: Span, scores: Scores, config: Any,
             kind_hint: str | None) -> Highlight:

@@ -260,9 +260,11 @@ class _Fetcher:
         self.session, self.deadline = session, deadline
         self.url = f"{config.kick_base_url.rstrip('/')}/api/v2/channels/{channel_id}/messages"
         self.headers = bearer_header(config.kick_token)
+        # begin() first: it throws away the pages of another time window (the VOD grew),
+        # and what was seen and covered must be read after that, not before
+        self.state = cache.begin(channel_id, vod_id, start_us, end_us)
         self.seen = cache.ids(channel_id, vod_id)
         self.spans = cache.spans(channel_id, vod_id)
-        self.state = cache.begin(channel_id, vod_id, start_us, end_us)
         self.requests = self.pages = self.blocks = 0
         self._last: float | None = None
         self._rng = random.Random(f"{channel_id}/{vod_id}")  # jitter: random, yet repeatable

@@ -248,3 +248,16 @@ def test_the_lag_is_not_read_off_lone_pages(kick):
                                         config)
     assert chat is not None and not block["lag_estimated"]
     assert block["lag_s"] == config.chat_lag_s
+
+
+def test_a_re_timed_vod_fetches_again_what_its_old_window_held(kick):
+    """The VOD grew (or was re-timed): its cached chat is thrown away, so the fetch must not
+    skip the stretches the thrown-away pages covered."""
+    server, config = kick
+    server.chat_burst_requests = None
+    full = config.replace(chat_mode="full")
+    first = fetch_replay(full, CHANNEL_ID, "re-timed", START, 600.0)
+    assert first.complete and first.rows
+    grown = fetch_replay(full, CHANNEL_ID, "re-timed", START, 900.0)
+    assert grown.complete
+    assert set(first.rows) <= set(grown.rows)  # the first 10 minutes are there again

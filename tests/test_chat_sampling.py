@@ -89,9 +89,14 @@ def test_sampling_keeps_to_the_budget_never_trips_the_block_and_finds_the_bursts
     assert block["mode"] == "sampled" and block["requests"] == replay.requests
     assert block["dense_s"] > 0 and block["rate_only_s"] > 0
     assert notes[0].startswith(f"chat: sampled with {replay.requests} requests")
-    # the coarse pages alone (rate only) say so where they rank
-    reasons = [r for h in ranking.chat_highlights for r in h.reasons]
-    assert not any(r.startswith("chat burst") and "sampled" in r for r in reasons)
+    # where only a coarse page (rate only) covers a highlight's peak, its reason says so
+    chat, _, _ = kick_chat.assemble(replay, int(HOUR_S), 1.0, HOUR_S, None,
+                                    np.ones(int(HOUR_S), bool), config)
+    coarse = [h for h in ranking.chat_highlights if chat.rate_only[int(h.peak)]]
+    assert coarse  # here the bursts were found by their rate: 210 s rate only, 50 s dense
+    for h in coarse:
+        assert any(r.startswith("chat rate, sampled (") for r in h.reasons), h.reasons
+        assert not any(r.startswith("chat burst") for r in h.reasons), h.reasons
 
 
 def test_a_second_run_asks_for_nothing_cached_and_full_fetches_only_the_gaps(kick):

@@ -69,8 +69,10 @@ LIVE_CHAT_URL = ("wss://ws-us2.pusher.com/app/32cbd69e4b950bf97679"
 EXPORT_KINDS = ("otio", "fcpxml", "edl", "chapters", "csv")
 CHAT_MODES = ("sampled", "full")
 
-VERTICAL_ENCODERS = ("auto", "libx264", "h264_nvenc", "h264_qsv", "h264_amf",
-                     "h264_videotoolbox")  # shorts.ENCODERS; config imports nothing heavy
+LAYOUTS = ("auto", "split", "fit", "crop")  # of the 9:16 clips (shorts.py)
+# GPU encoders a streamer's machine often has (the one OBS streams with), fastest first.
+HARDWARE_ENCODERS = ("h264_nvenc", "h264_qsv", "h264_amf", "h264_videotoolbox")
+VERTICAL_ENCODERS = ("auto", "libx264") + HARDWARE_ENCODERS
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 
 
@@ -303,8 +305,7 @@ class Config:
         _check(words in ([], ["all"], ["none"]) or all(w in EXPORT_KINDS for w in words),
                f"exports must be a comma list of {', '.join(EXPORT_KINDS)}, all or none "
                f"(got {self.exports!r})")
-        _check(self.layout in ("auto", "split", "fit", "crop"),
-               "layout must be auto, split, fit or crop")
+        _check(self.layout in LAYOUTS, f"layout must be one of {', '.join(LAYOUTS)}")
         box = [int(v) for v in re.findall(r"\d+", self.facecam)]
         _check(not self.facecam or (
             re.fullmatch(r"\s*\d+(\s*,\s*\d+){3}\s*", self.facecam) is not None

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+import feature_cache
 import media
 import storage
 from errors import InputError
@@ -40,7 +41,6 @@ LINE_COVERAGE = 0.75  # an overlay border: a persistent edge along this share of
 WEAK_LINE_COVERAGE = 0.3  # ... or the clearest line, where the border meets a similar game
 EDGE_THRESHOLD = 25.0  # Sobel magnitude (grey levels) counted as an edge
 DEFAULT_GROW = (1.0, 1.0, 0.8, 1.3)  # left, right, top, bottom in face sizes, no line found
-CACHE_DB = "feature_cache.sqlite3"  # the analysis's own database (feature_cache.py)
 CACHE_VERSION = 1
 
 _SCHEMA = """
@@ -279,7 +279,7 @@ class FacecamCache:
     """Boxes found per stream, in the feature cache's database (table `facecam`)."""
 
     def __init__(self, models_dir: Path):
-        self.path = Path(models_dir) / CACHE_DB
+        self.path = Path(models_dir) / feature_cache.DB_NAME  # beside the analysis's own
         storage.prepare(self.path, _SCHEMA)
 
     @staticmethod

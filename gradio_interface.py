@@ -27,7 +27,7 @@ import numpy as np
 
 import plain_words
 from chat_features import CHAT_FEATURES, CHAT_NAME, ChatFeatures
-from config import Config, field_help
+from config import LAYOUTS, Config, field_help
 from errors import Cancelled, InputError, KickClipError
 from kick_clip_generator import JSON_NAME, KickClipGenerator
 from live import LiveHandle
@@ -57,7 +57,6 @@ def user_text(err: KickClipError) -> str:
 
 
 SETTING_FIELDS = {"output_dir": "output folder (set KCG_OUTPUT_DIR before starting the app)"}
-LAYOUTS = ["auto", "split", "fit", "crop"]
 LAYOUT_INFO = "auto: webcam on top when one is found, else fit"
 
 

@@ -28,19 +28,17 @@ import captions
 import clip_cutter
 import facecam
 import media
+from config import HARDWARE_ENCODERS
 from errors import InputError
 from facecam import FaceBox
 
 logger = logging.getLogger(__name__)
 
 OUT_W, OUT_H = 1080, 1920
-LAYOUTS = ("auto", "split", "fit", "crop")
 TOP_MIN_PX, TOP_MAX_PX = 480, 864  # the webcam band: between a quarter and 45% of the height
 VERTICAL_CRF = 23
-# GPU encoders a streamer's machine often has (the one OBS streams with), fastest first. A 9:16
-# clip is ~2 million pixels a frame: libx264's fastest preset needs ~9 CPU-s per 30 s of it.
-HARDWARE_ENCODERS = ("h264_nvenc", "h264_qsv", "h264_amf", "h264_videotoolbox")
-ENCODERS = ("auto", "libx264") + HARDWARE_ENCODERS
+# A 9:16 clip is ~2 million pixels a frame: libx264's fastest preset needs ~9 CPU-s per 30 s of
+# it, a GPU encoder (HARDWARE_ENCODERS) a fraction of that.
 HARDWARE_RATE = ("-b:v", "8M", "-maxrate", "12M", "-bufsize", "16M")  # every one takes these
 RENDERS_AT_ONCE = 2  # two encodes overlap one's decoding with the other's encoding
 SUFFIX = "_9x16"
@@ -190,8 +188,8 @@ def encoder_works(ffmpeg: str, encoder: str, timeout_s: float = 20.0) -> bool:
 
 
 def pick_encoder(ffmpeg: str, requested: str) -> tuple[str, str | None]:
-    """The encoder to use for `requested` (`ENCODERS`) and a note when it is not the one
-    asked for: auto = the first GPU encoder that works here, else libx264."""
+    """The encoder to use for `requested` (`config.VERTICAL_ENCODERS`) and a note when it is
+    not the one asked for: auto = the first GPU encoder that works here, else libx264."""
     if requested == "libx264":
         return "libx264", None
     if requested == "auto":
@@ -265,7 +263,7 @@ def make_shorts(ffmpeg: str, highlights: list[Any], *, cut_url: str, identity: s
             and Path(h.clip_path).exists()]
     if not todo:
         return ShortsResult(highlights, box, "", failed, notes)
-    layout = None
+    layout, encoder = None, "libx264"
     if config.vertical:
         info = media.probe_media(ffmpeg, todo[0].clip_path)
         width, height = info.width, info.height
@@ -322,10 +320,7 @@ def make_shorts(ffmpeg: str, highlights: list[Any], *, cut_url: str, identity: s
                 if model is not None:
                     h, ass = _caption(ffmpeg, model, h, layout, config, cancel, failed)
                 elif h.words and layout is not None:  # a re-render keeps the words it had
-                    clip = Path(h.clip_path)
-                    ass = captions.write_ass([captions.Word.from_list(w) for w in h.words],
-                                             clip.with_name(f".{clip.stem}.ass"),
-                                             layout.caption_y_px)
+                    ass = _burn_file(h, [captions.Word.from_list(w) for w in h.words], layout)
                 if layout is not None:
                     futures.append(pool.submit(render, h, ass))
                 else:
@@ -358,8 +353,11 @@ def _caption(ffmpeg: str, model: Any, h: Any, layout: Layout | None, config: Any
         return h, None
     h = dataclasses.replace(h, transcript=captions.transcript(words),
                             words=[w.to_list() for w in words])
-    ass = None
-    if layout is not None and words:
-        ass = captions.write_ass(words, clip.with_name(f".{clip.stem}.ass"),
-                                 layout.caption_y_px)
-    return h, ass
+    return h, (_burn_file(h, words, layout) if layout is not None and words else None)
+
+
+def _burn_file(h: Any, words: list[captions.Word], layout: Layout) -> Path:
+    """The ASS captions to burn into `h`'s 9:16 clip, a hidden file beside its clip (the
+    render deletes it)."""
+    clip = Path(h.clip_path)
+    return captions.write_ass(words, clip.with_name(f".{clip.stem}.ass"), layout.caption_y_px)

@@ -397,21 +397,26 @@ class UI:
         while the server is up, and a page reload must show them)."""
         return self.generator.list_runs(self.config)
 
-    def run_choices(self) -> list[tuple[str, str]]:
+    @staticmethod
+    def run_choices(found: list[dict[str, Any]]) -> list[tuple[str, str]]:
         return [(f"{r['title'] or Path(r['run_dir']).name} - "
                  f"{plain_words.local_time(r['created_at'])} ({r['highlights']} clips)",
-                 str(Path(r["run_dir"]).resolve())) for r in self.runs_on_disk()]
+                 str(Path(r["run_dir"]).resolve()))
+                for r in found]
 
-    def history(self) -> list[list[Any]]:
+    @staticmethod
+    def history(found: list[dict[str, Any]]) -> list[list[Any]]:
         return [[Path(r["run_dir"]).name, r["title"], plain_words.local_time(r["created_at"]),
-                 hms(r["duration_s"]), r["highlights"]] for r in self.runs_on_disk()]
+                 hms(r["duration_s"]), r["highlights"]]
+                for r in found]
 
     def lists(self, review_run: str | None = None, pick: str | None = None,
               select: str | None = None):
         """(Review run list, History run list, History table) as they are on disk now. Each
         list keeps its selection while that run exists; `select` (a finished Analyse) or else
         the newest run is chosen otherwise."""
-        choices = self.run_choices()
+        found = self.runs_on_disk()  # once: it parses every run's highlights.json
+        choices = self.run_choices(found)
         values = [value for _, value in choices]
 
         def chosen(current: str | None) -> str | None:
@@ -422,7 +427,7 @@ class UI:
             return values[0] if values else None
 
         return (gr.update(choices=choices, value=chosen(review_run)),
-                gr.update(choices=choices, value=chosen(pick)), self.history())
+                gr.update(choices=choices, value=chosen(pick)), self.history(found))
 
     def history_pick(self, evt: gr.SelectData) -> str | None:
         """The run of the History row clicked."""

@@ -348,17 +348,17 @@ class KickClipGenerator:
         return runs.list_runs(Path(config.output_dir))
 
     def _rescore(self, run_dir: str | Path, data: dict[str, Any], config: Config
-                 ) -> tuple[StreamFeatures, Scores]:
+                 ) -> tuple[StreamFeatures, ChatFeatures | None, Scores]:
         features, chat = runs.load_signals(run_dir)  # saved: no decoding, no network
         channel = (data.get("kick") or {}).get("channel")
-        return features, self.score(features, config, channel, chat)
+        return features, chat, self.score(features, config, channel, chat)
 
     def rerank(self, run_dir: str | Path, config: Config | None = None) -> RunResult:
         """Rank a finished run again with other weights / top N / gaps: no decoding."""
         config = config or self.config
         data = runs.load(run_dir)
-        features, scores = self._rescore(run_dir, data, config)
-        ranking = self.rank(features, scores, config, runs.load_signals(run_dir)[1])
+        features, chat, scores = self._rescore(run_dir, data, config)
+        ranking = self.rank(features, scores, config, chat)
         return RunResult(
             source=data["source"], title=data["title"], duration_s=features.duration_s,
             config=config, media=data.get("media", {}), highlights=ranking.highlights,
@@ -390,7 +390,7 @@ class KickClipGenerator:
         kinds_ = exports.parse_kinds(config.exports if kinds is None else kinds)
         data = runs.load(run_dir)
         try:
-            features, scores = self._rescore(run_dir, data, config)
+            features, _, scores = self._rescore(run_dir, data, config)
             window_s: float = features.window_s
         except (OSError, ValueError, KeyError, KickClipError) as err:
             logger.info("scores.csv left out: the run's signals cannot be read (%s)", err)
@@ -409,7 +409,7 @@ class KickClipGenerator:
         timeline) and its `clips.zip` if one was made (`zip_clips` makes it: only on request,
         it doubles the run's size)."""
         data = runs.load(run_dir)
-        features, scores = self._rescore(run_dir, data, config or self.config)
+        features, _, scores = self._rescore(run_dir, data, config or self.config)
         archive = Path(run_dir) / runs.ZIP_NAME
         return RunView(data, scores, features.window_s, archive if archive.exists() else None)
 

@@ -73,6 +73,15 @@ def make_stream(path: Path, duration_s: float, *, width: int = 1280, height: int
     ffmpeg = ffmpeg or media.find_ffmpeg()
     work = path.parent / f".{path.stem}_parts"
     work.mkdir(parents=True, exist_ok=True)
+    try:
+        return _render(path, duration_s, width, height, fps, cam, speech, ffmpeg, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _render(path: Path, duration_s: float, width: int, height: int, fps: int,
+            cam: tuple[int, int, int, int] | None, speech: list[Speech], ffmpeg: str,
+            work: Path) -> Path:
     audio = _speech_track(duration_s, list(speech), work)
     argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
             "-f", "lavfi", "-i", f"testsrc2=s={width}x{height}:r={fps}:d={duration_s}",
@@ -96,7 +105,6 @@ def make_stream(path: Path, duration_s: float, *, width: int = 1280, height: int
         argv += ["-map", "0:v"]
     argv += ["-map", "1:a", "-t", f"{duration_s}", "-c:v", "libx264", "-preset", "veryfast",
              "-g", str(2 * fps), "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k",
-             "-movflags", "+faststart", str(path)]
-    subprocess.run(argv, check=True, capture_output=True, timeout=600)
-    shutil.rmtree(work, ignore_errors=True)
-    return path
+             "-movflags", "+faststart", "-f", "mp4"]
+    # atomically: bench/shorts.py keeps the file once it exists, so never a truncated one
+    return media.write_atomically(path, lambda tmp: media.run_ffmpeg(argv + [str(tmp)], 600))

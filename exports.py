@@ -37,7 +37,7 @@ from urllib.parse import urlparse
 from config import EXPORT_KINDS
 from errors import ConfigError
 from storage import write_atomically
-from timecode import FrameRate, frame_rate
+from timecode import FrameRate, frame_rate, hms
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +55,6 @@ OTHER_COLOUR = "RED"
 RESOLVE_COLOURS = {"GREEN": "Green", "BLUE": "Blue", "PURPLE": "Purple", "YELLOW": "Yellow",
                    "RED": "Red"}
 
-# The files each kind writes.
-FILES = {"otio": ("highlights.otio", "markers.otio"), "fcpxml": ("highlights.fcpxml",),
-         "edl": ("highlights.edl", "markers.edl"), "chapters": ("chapters.txt",),
-         "csv": ("highlights.csv", "scores.csv")}
 README_NAME = "README.txt"
 ZIP_NAME = "exports.zip"
 
@@ -386,9 +382,8 @@ def chapters(data: dict[str, Any], rate: FrameRate) -> tuple[str, list[str]]:
 
 
 def _chapter_time(seconds: int, long_form: bool) -> str:
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if long_form else f"{m}:{s:02d}"
+    """YouTube's chapter time: H:MM:SS once the video is an hour long, else M:SS."""
+    return hms(seconds) if long_form else f"{seconds // 60}:{seconds % 60:02d}"
 
 
 # --- CSV ----------------------------------------------------------------------------------------

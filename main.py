@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from config import ENV_ALIASES, ENV_PREFIX, VERSION, Config, field_help
@@ -243,25 +244,19 @@ def rate_main(argv: list[str]) -> int:
     verdict.add_argument("--skip", action="store_const", const=0.0, dest="rating")
     verdict.add_argument("--stars", type=int, choices=range(1, 6), metavar="1-5")
     parser.add_argument("--models-dir", type=Path, default=None, help=field_help("models_dir"))
-    parser.add_argument("--debug", action="store_true")
-    args = parser.parse_args(argv)
-    setup_logging(0, False)
-    rating = args.rating if args.stars is None else (args.stars - 1) / 4
-    try:
+
+    def rate(args: argparse.Namespace) -> int:
         from kick_clip_generator import KickClipGenerator
 
+        rating = args.rating if args.stars is None else (args.stars - 1) / 4
         config = Config.from_env(models_dir=args.models_dir)
-        generator = KickClipGenerator(config)
-        rated = generator.rate(args.run_dir, args.clip, rating, config)
-    except KickClipError as err:
-        if args.debug:
-            raise
-        print(error_line(err, set()), file=sys.stderr)
-        return err.exit_code
-    learnt = (f"model retrained on {max(rated.trained.values())} samples" if rated.trained
-              else "the model had nothing new to learn")
-    print(f"rated clip {args.clip}: {rating:.2f} ({rated.ratings} ratings stored); {learnt}")
-    return 0
+        rated = KickClipGenerator(config).rate(args.run_dir, args.clip, rating, config)
+        learnt = (f"model retrained on {max(rated.trained.values())} samples" if rated.trained
+                  else "the model had nothing new to learn")
+        print(f"rated clip {args.clip}: {rating:.2f} ({rated.ratings} ratings stored); {learnt}")
+        return 0
+
+    return _subcommand(parser, argv, rate)
 
 
 def export_main(argv: list[str]) -> int:
@@ -274,23 +269,18 @@ def export_main(argv: list[str]) -> int:
     parser.add_argument("--export", dest="exports", default="all", metavar="KINDS",
                         help=field_help("exports") + " (default: all)")
     parser.add_argument("--models-dir", type=Path, default=None, help=field_help("models_dir"))
-    parser.add_argument("--debug", action="store_true")
-    args = parser.parse_args(argv)
-    setup_logging(0, False)
-    try:
+
+    def export(args: argparse.Namespace) -> int:
         from kick_clip_generator import KickClipGenerator
 
         config = Config.from_env(models_dir=args.models_dir, exports=args.exports)
         done = KickClipGenerator(config).export(args.run_dir, config.exports, config)
-    except KickClipError as err:
-        if args.debug:
-            raise
-        print(error_line(err, {"exports"}), file=sys.stderr)
-        return err.exit_code
-    for note in done.notes:
-        print(f"note: {note}")
-    print(f"{len(done.files)} file(s) written to {done.folder} ({done.rate})")
-    return 1 if done.failed else 0
+        for note in done.notes:
+            print(f"note: {note}")
+        print(f"{len(done.files)} file(s) written to {done.folder} ({done.rate})")
+        return 1 if done.failed else 0
+
+    return _subcommand(parser, argv, export, {"exports"})
 
 
 def shorts_main(argv: list[str]) -> int:
@@ -302,22 +292,35 @@ def shorts_main(argv: list[str]) -> int:
     parser.add_argument("--facecam", metavar="X,Y,W,H", default=None,
                         help="the webcam's box in source pixels (default: the run's)")
     parser.add_argument("--layout", default=None, help=field_help("layout"))
-    parser.add_argument("--debug", action="store_true")
-    args = parser.parse_args(argv)
-    setup_logging(0, False)
-    try:
+
+    def reshort(args: argparse.Namespace) -> int:
         from kick_clip_generator import KickClipGenerator
 
         config = Config.from_env(layout=args.layout)
         data = KickClipGenerator(config).reshort(args.run_dir, args.facecam, config)
+        made = [h for h in data["highlights"] if h.get("vertical_path")]
+        print(f"{len(made)} 9:16 clip(s) rendered again, webcam "
+              f"{data.get('facecam') or 'none'}")
+        return 0
+
+    return _subcommand(parser, argv, reshort, {"layout"})
+
+
+def _subcommand(parser: argparse.ArgumentParser, argv: list[str],
+                act: Callable[[argparse.Namespace], int], fields: Collection[str] = ()) -> int:
+    """A subcommand's frame: `--debug`, quiet logging, and a KickClipError from `act` as one
+    line with its exit code (naming the flag of one of `fields` when the user gave it)."""
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(0, False)
+    try:
+        return act(args)
     except KickClipError as err:
         if args.debug:
             raise
-        print(error_line(err, {"layout"} if args.layout else set()), file=sys.stderr)
+        given = {f for f in fields if getattr(args, f, None) is not None}
+        print(error_line(err, given), file=sys.stderr)
         return err.exit_code
-    made = [h for h in data["highlights"] if h.get("vertical_path")]
-    print(f"{len(made)} 9:16 clip(s) rendered again, webcam {data.get('facecam') or 'none'}")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -123,10 +123,13 @@ class SampleStore:
         return {int(r): float(v) for r, v in rows}
 
     def load(self, modality: str, n_features: int, limit: int = MAX_TRAINING_SAMPLES,
-             channel: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Newest samples of one modality (of one channel, if given): features (n, f),
-        heuristic (n,), rating (n,) NaN where unrated. Rated samples always come first."""
-        where = "modality=? AND n_features=?" + (" AND channel=?" if channel else "")
+             channel: str | None = None, rated_only: bool = False
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Newest samples of one modality (of one channel, if given; only the rated ones, if
+        `rated_only`): features (n, f), heuristic (n,), rating (n,) NaN where unrated. Rated
+        samples always come first."""
+        where = ("modality=? AND n_features=?" + (" AND channel=?" if channel else "")
+                 + (" AND rating IS NOT NULL" if rated_only else ""))
         args = (modality, n_features, *([channel] if channel else []))
         with closing(self._connect()) as db:
             rows = db.execute(

@@ -548,9 +548,8 @@ class KickClipGenerator:
         model = self.model_for(config)
         rated = {}
         for m in _learned():
-            x, _, rating = model.store.load(m.name, len(m.features))
-            known = np.isfinite(rating)
-            rated[m.name] = (m.features, x[known], rating[known])
+            x, _, rating = model.store.load(m.name, len(m.features), rated_only=True)
+            rated[m.name] = (m.features, x, rating)
         with contextlib.closing(storage.connect(model.store.path)) as db:
             count, kept = db.execute("SELECT COUNT(*), COALESCE(SUM(rating >= 0.5), 0) "
                                      "FROM ratings").fetchone()
